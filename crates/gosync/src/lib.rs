@@ -1,0 +1,57 @@
+//! # gosync — Go's concurrency toolkit, for threads and async tasks alike
+//!
+//! gosync brings the primitives of Go's `sync` and `context` packages to Rust with Go's
+//! semantics — a mutex with starvation mode, a writer-preferring read-write mutex, condition
+//! variables over any locker, wait groups, once, cancellable contexts — and one promise Go gets
+//! for free from its runtime: **every blocking operation works from OS threads and from async
+//! tasks on any executor, on the same object**. `lock()` parks a thread; `lock_async().await`
+//! suspends a task; both wait in the same FIFO queue and hand off to each other.
+//!
+//! Modules mirror Go's packages, so a Go user finds things where they expect them:
+//!
+//! | Go                     | gosync                                  |
+//! |------------------------|-----------------------------------------|
+//! | `sync.Mutex`           | [`sync::Mutex`], [`sync::RawMutex`]     |
+//! | `sync.RWMutex`         | [`sync::RwMutex`], [`sync::RawRwMutex`] |
+//! | `sync.Cond`            | [`sync::Cond`]                          |
+//! | `sync.WaitGroup`       | [`sync::WaitGroup`]                     |
+//! | `sync.Once`            | [`sync::Once`]                          |
+//! | `context.Context`      | [`context::Context`]                    |
+//!
+//! ## Conventions
+//!
+//! * The blocking form has Go's name in snake case (`lock`, `wait`), the async form adds
+//!   `_async` and returns a `#[must_use]` future, the non-blocking form has a `try_` prefix.
+//! * Async futures are **cancel-safe**: dropping one loses no lock and no wake-up; whatever it
+//!   had been handed passes to the next waiter.
+//! * Misuse that Go treats as a run-time error panics with Go's message, e.g.
+//!   `"sync: unlock of unlocked mutex"`. Runtime conditions are `Result`s.
+//! * No poisoning: a panic while holding a lock releases it, as in Go.
+//!
+//! ```
+//! use gosync::sync::{Mutex, WaitGroup};
+//! use std::sync::Arc;
+//!
+//! let counter = Arc::new(Mutex::new(0));
+//! let wg = WaitGroup::new();
+//! for _ in 0..4 {
+//!     wg.add(1);
+//!     let (counter, wg) = (counter.clone(), wg.clone());
+//!     std::thread::spawn(move || {
+//!         *counter.lock() += 1;
+//!         wg.done();
+//!     });
+//! }
+//! wg.wait();
+//! assert_eq!(*counter.lock(), 4);
+//! ```
+
+#![warn(missing_docs)]
+
+pub(crate) mod loom;
+pub(crate) mod sema;
+
+pub use sema::{WaitKind, WaitRecord};
+
+pub mod context;
+pub mod sync;

@@ -1,0 +1,66 @@
+//! The one place that names the synchronization building blocks.
+//!
+//! Every atomic, lock, `Arc` and thread operation in gosync goes through this module, so that
+//! the cores can be model-checked with [loom](https://docs.rs/loom) by building with
+//! `RUSTFLAGS="--cfg loom"`. Under loom, time does not pass: waits with a deadline never time
+//! out and the starvation clock stays at zero.
+
+#[cfg(not(loom))]
+mod imp {
+    #[allow(unused_imports)]
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+    pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
+    pub(crate) use std::thread;
+
+    /// A hint that we are spinning on a shared word.
+    #[inline]
+    pub(crate) fn spin_loop() {
+        std::hint::spin_loop();
+    }
+
+    /// Parks the current thread until unparked or `deadline` passes.
+    pub(crate) fn park_until(deadline: Option<std::time::Instant>) {
+        match deadline {
+            None => thread::park(),
+            Some(d) => {
+                let now = std::time::Instant::now();
+                if d > now {
+                    thread::park_timeout(d - now);
+                }
+            }
+        }
+    }
+
+    /// The clock used to measure how long a waiter has waited.
+    #[inline]
+    pub(crate) fn now() -> std::time::Instant {
+        std::time::Instant::now()
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    #[allow(unused_imports)]
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+    pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+    pub(crate) use loom::thread;
+
+    pub(crate) fn spin_loop() {
+        loom::thread::yield_now();
+    }
+
+    pub(crate) fn park_until(_deadline: Option<std::time::Instant>) {
+        loom::thread::park();
+    }
+
+    /// Under loom every read of the clock returns the same instant, so waiters never count
+    /// as starved and runs stay deterministic.
+    pub(crate) fn now() -> std::time::Instant {
+        use std::sync::OnceLock;
+        static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+        *EPOCH.get_or_init(std::time::Instant::now)
+    }
+}
+
+pub(crate) use imp::*;
+pub(crate) use std::sync::atomic::Ordering;

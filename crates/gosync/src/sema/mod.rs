@@ -1,0 +1,416 @@
+//! The waiter core: one FIFO of parked threads and async tasks, with direct hand-off.
+//!
+//! Go builds every primitive of `sync` on one runtime facility (`runtime/sema.go`): a queue of
+//! parked goroutines that a releaser can hand a resource to. gosync does the same. Every wait in
+//! the library — a blocked `lock`, a `Cond` wait, a `WaitGroup` wait, a caller held in
+//! `Once::call_once` while another runs `f`, a context's `done` — is a [`Waiter`] in a [`Queue`].
+//!
+//! Don't think of a queue as a semaphore or a condition variable: it keeps no count and no
+//! predicate. The primitive that owns it keeps its own state (usually one atomic word) and
+//! decides, *while holding the queue lock*, whom to notify and with which token. The queue only
+//! guarantees the pairing invariant:
+//!
+//! * a waiter is notified **at most once**, with a non-zero token, and the token is written while
+//!   the queue lock is held, at the same moment the waiter leaves the queue;
+//! * a waiter is either in the queue or notified, never both and never neither — so a waiter
+//!   that gives up (a dropped future, a timed-out thread) and fails to remove itself *has* a
+//!   token, and must pass on whatever that token gave it (the lock, a permit, a wake-up);
+//! * the wake-up itself (unparking the thread, waking the task) happens after the queue lock is
+//!   released ([`Notified::wake`]), so a woken thread never finds the lock still held by its
+//!   waker.
+//!
+//! A waiter is either a parked thread or an async task's `Waker`; the same queue holds both, so
+//! one mutex can be shared by threads and tasks. Each waiter records what it waits for, where
+//! (`#[track_caller]` location) and since when, so diagnostics can report who waits where, and
+//! so the mutex can tell a starving waiter (over 1 ms) from a fresh one.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::Location;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::loom::{self, Arc, AtomicU32, AtomicUsize, Mutex, MutexGuard, Ordering};
+
+mod backoff;
+pub(crate) use backoff::Backoff;
+
+/// What a waiter is waiting for; recorded for diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WaitKind {
+    /// `Mutex::lock` / `RawMutex::lock`.
+    Mutex,
+    /// `RwMutex::read` / `RawRwMutex::rlock`.
+    RwMutexRead,
+    /// `RwMutex::write` / `RawRwMutex::lock`.
+    RwMutexWrite,
+    /// `Cond::wait`.
+    Cond,
+    /// `WaitGroup::wait`.
+    WaitGroup,
+    /// A caller of `Once::call_once` waiting for another caller's `f`.
+    Once,
+    /// `Context::done` / `Context::wait`.
+    Context,
+}
+
+/// What a wait is for and where it was called from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Origin {
+    pub(crate) kind: WaitKind,
+    pub(crate) location: &'static Location<'static>,
+}
+
+impl Origin {
+    /// The origin `kind`, called at the caller's location.
+    #[track_caller]
+    #[inline]
+    pub(crate) fn here(kind: WaitKind) -> Self {
+        Origin {
+            kind,
+            location: Location::caller(),
+        }
+    }
+}
+
+/// A snapshot of one waiter: what it waits for, where, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub struct WaitRecord {
+    /// The primitive operation waited on.
+    pub kind: WaitKind,
+    /// Where the wait was called from.
+    pub location: &'static Location<'static>,
+    /// How long the waiter has waited so far.
+    pub waited: Duration,
+    /// Whether the waiter is an async task (`true`) or a parked thread (`false`).
+    pub is_async: bool,
+}
+
+/// How a waiter is woken.
+enum Unparker {
+    Thread(loom::thread::Thread),
+    Task(Option<Waker>),
+}
+
+/// One blocked thread or task.
+pub(crate) struct Waiter {
+    /// `0` while waiting; the token it was notified with afterwards.
+    token: AtomicU32,
+    /// A primitive-defined word, fixed at creation (reader or writer, permits wanted, ...).
+    tag: usize,
+    kind: WaitKind,
+    location: &'static Location<'static>,
+    since: Instant,
+    unparker: Mutex<Unparker>,
+}
+
+impl Waiter {
+    /// A waiter for the calling thread (`cx` is `None`) or for the task polled with `cx`.
+    /// `since` carries over the start of an earlier wait by the same caller (a woken waiter that
+    /// lost the race and queues again keeps its age, as in Go).
+    pub(crate) fn new(
+        what: Origin,
+        tag: usize,
+        since: Option<Instant>,
+        cx: Option<&Context<'_>>,
+    ) -> Arc<Self> {
+        let unparker = match cx {
+            None => Unparker::Thread(loom::thread::current()),
+            Some(cx) => Unparker::Task(Some(cx.waker().clone())),
+        };
+        Arc::new(Waiter {
+            token: AtomicU32::new(0),
+            tag,
+            kind: what.kind,
+            location: what.location,
+            since: since.unwrap_or_else(loom::now),
+            unparker: Mutex::new(unparker),
+        })
+    }
+
+    /// The primitive-defined tag given at creation.
+    pub(crate) fn tag(&self) -> usize {
+        self.tag
+    }
+
+    /// When this waiter started waiting.
+    pub(crate) fn since(&self) -> Instant {
+        self.since
+    }
+
+    /// The token this waiter was notified with, if it has been (acquire: whatever the notifier
+    /// did before notifying happens before this returns `Some`).
+    #[inline]
+    pub(crate) fn token(&self) -> Option<u32> {
+        match self.token.load(Ordering::Acquire) {
+            0 => None,
+            t => Some(t),
+        }
+    }
+
+    /// Blocks the calling thread (which must be the one that created this waiter) until it is
+    /// notified or `deadline` passes; returns the token, or `None` on timeout.
+    pub(crate) fn park(&self, deadline: Option<Instant>) -> Option<u32> {
+        loop {
+            if let Some(t) = self.token() {
+                return Some(t);
+            }
+            if let Some(d) = deadline {
+                if loom::now() >= d {
+                    return None;
+                }
+            }
+            loom::park_until(deadline);
+        }
+    }
+
+    /// Polls for the notification; registers `cx`'s waker when not notified yet.
+    pub(crate) fn poll(&self, cx: &Context<'_>) -> Poll<u32> {
+        if let Some(t) = self.token() {
+            return Poll::Ready(t);
+        }
+        {
+            let mut unparker = self.unparker.lock().unwrap();
+            if let Unparker::Task(slot) = &mut *unparker {
+                match slot {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *slot = Some(cx.waker().clone()),
+                }
+            }
+        }
+        // The notifier writes the token before it takes the waker: either it saw our new waker,
+        // or we see its token now.
+        match self.token() {
+            Some(t) => Poll::Ready(t),
+            None => Poll::Pending,
+        }
+    }
+
+    fn record(&self) -> WaitRecord {
+        WaitRecord {
+            kind: self.kind,
+            location: self.location,
+            waited: loom::now().saturating_duration_since(self.since),
+            is_async: matches!(*self.unparker.lock().unwrap(), Unparker::Task(_)),
+        }
+    }
+
+    fn unpark(&self) {
+        let mut unparker = self.unparker.lock().unwrap();
+        match &mut *unparker {
+            Unparker::Thread(t) => t.unpark(),
+            Unparker::Task(w) => {
+                if let Some(w) = w.take() {
+                    drop(unparker);
+                    w.wake();
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Waiter")
+            .field("kind", &self.kind)
+            .field("location", &self.location)
+            .field("token", &self.token.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// A waiter's place in a queue, held by whoever waits.
+pub(crate) struct Ticket {
+    waiter: Arc<Waiter>,
+    seq: u64,
+}
+
+impl Ticket {
+    /// The waiter this ticket stands for.
+    pub(crate) fn waiter(&self) -> &Waiter {
+        &self.waiter
+    }
+}
+
+/// A waiter taken off the queue and given its token; call [`Notified::wake`] once the queue
+/// lock is released.
+#[must_use = "a notified waiter sleeps until woken"]
+pub(crate) struct Notified(Arc<Waiter>);
+
+impl Notified {
+    /// Unparks the thread or wakes the task.
+    pub(crate) fn wake(self) {
+        self.0.unpark();
+    }
+}
+
+/// A FIFO of waiters.
+pub(crate) struct Queue {
+    inner: Mutex<Inner>,
+    /// `inner.waiters.len()`, readable without the lock (for introspection and fast checks).
+    len: AtomicUsize,
+}
+
+/// Waiters in order, each with a sequence number that increases from front to back, so that a
+/// waiter can find itself by binary search. `push_front` counts down from the middle of the
+/// range, `push_back` counts up; neither can wrap in 2^63 pushes.
+struct Inner {
+    waiters: VecDeque<(u64, Arc<Waiter>)>,
+    front_seq: u64,
+    back_seq: u64,
+}
+
+const MID: u64 = u64::MAX / 2;
+
+impl Default for Queue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Queue {
+    /// An empty queue.
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Queue {
+            inner: Mutex::new(Inner {
+                waiters: VecDeque::new(),
+                front_seq: MID,
+                back_seq: MID,
+            }),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// An empty queue.
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Queue {
+            inner: Mutex::new(Inner {
+                waiters: VecDeque::new(),
+                front_seq: MID,
+                back_seq: MID,
+            }),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes the queue lock. Every change to the queue, and every decision about whom to notify,
+    /// is made under it.
+    pub(crate) fn lock(&self) -> Locked<'_> {
+        Locked {
+            inner: self.inner.lock().unwrap(),
+            len: &self.len,
+        }
+    }
+
+    /// The number of waiters, read without the lock.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Snapshots every waiter, front first.
+    pub(crate) fn records(&self) -> Vec<WaitRecord> {
+        let waiters: Vec<Arc<Waiter>> = self
+            .lock()
+            .inner
+            .waiters
+            .iter()
+            .map(|(_, w)| w.clone())
+            .collect();
+        waiters.iter().map(|w| w.record()).collect()
+    }
+}
+
+impl fmt::Debug for Queue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue").field("len", &self.len()).finish()
+    }
+}
+
+/// The queue, locked.
+pub(crate) struct Locked<'a> {
+    inner: MutexGuard<'a, Inner>,
+    len: &'a AtomicUsize,
+}
+
+impl Locked<'_> {
+    /// Appends `waiter` at the back (FIFO), or at the front when `lifo` (a woken waiter that lost
+    /// the race keeps its place at the head, as in Go).
+    pub(crate) fn push(&mut self, waiter: Arc<Waiter>, lifo: bool) -> Ticket {
+        let inner = &mut *self.inner;
+        let seq = if lifo {
+            inner.front_seq -= 1;
+            inner.waiters.push_front((inner.front_seq, waiter.clone()));
+            inner.front_seq
+        } else {
+            let seq = inner.back_seq;
+            inner.back_seq += 1;
+            inner.waiters.push_back((seq, waiter.clone()));
+            seq
+        };
+        self.len.store(inner.waiters.len(), Ordering::Relaxed);
+        Ticket { waiter, seq }
+    }
+
+    /// Removes the ticket's waiter if it is still queued. `false` means it was notified: its
+    /// token is set, and whatever that token carried must be passed on.
+    pub(crate) fn remove(&mut self, ticket: &Ticket) -> bool {
+        let waiters = &mut self.inner.waiters;
+        match waiters.binary_search_by_key(&ticket.seq, |(s, _)| *s) {
+            Ok(i) if Arc::ptr_eq(&waiters[i].1, &ticket.waiter) => {
+                waiters.remove(i);
+                self.len.store(waiters.len(), Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The waiter at the head of the queue.
+    pub(crate) fn front(&self) -> Option<&Waiter> {
+        self.inner.waiters.front().map(|(_, w)| &**w)
+    }
+
+    /// Takes the head waiter off the queue and gives it `token` (non-zero).
+    pub(crate) fn notify_front(&mut self, token: u32) -> Option<Notified> {
+        debug_assert_ne!(token, 0);
+        let (_, w) = self.inner.waiters.pop_front()?;
+        self.len.store(self.inner.waiters.len(), Ordering::Relaxed);
+        w.token.store(token, Ordering::Release);
+        Some(Notified(w))
+    }
+
+    /// Takes every waiter off the queue, giving each `token`.
+    pub(crate) fn notify_all(&mut self, token: u32) -> Vec<Notified> {
+        let drained: Vec<Notified> = self
+            .inner
+            .waiters
+            .drain(..)
+            .map(|(_, w)| {
+                w.token.store(token, Ordering::Release);
+                Notified(w)
+            })
+            .collect();
+        self.len.store(0, Ordering::Relaxed);
+        drained
+    }
+
+    /// The number of waiters.
+    pub(crate) fn len(&self) -> usize {
+        self.inner.waiters.len()
+    }
+
+    /// Whether no one waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inner.waiters.is_empty()
+    }
+}
+
+/// Wakes every waiter in `list` (call after the queue lock is released).
+pub(crate) fn wake_all(list: Vec<Notified>) {
+    for n in list {
+        n.wake();
+    }
+}

@@ -1,0 +1,749 @@
+//! Mutual exclusion with Go's normal and starvation modes.
+//!
+//! [`RawMutex`] is Go's `sync.Mutex`: no data, `lock`/`unlock` from any thread or task.
+//! [`Mutex<T>`] wraps a value and returns an RAII guard, as `std::sync::Mutex` does.
+//!
+//! # Normal and starvation modes (after Go's `sync/mutex.go`)
+//!
+//! In normal mode waiters queue in FIFO order, but a woken waiter does not own the lock: it
+//! competes with callers that have just arrived and are already running, and those usually
+//! win. That is what makes a mutex fast under contention — the lock goes to a thread that is on
+//! a CPU rather than to one that must first be scheduled — but it can starve a waiter. So when a
+//! waiter has waited longer than [`STARVATION_THRESHOLD`] (1 ms), the mutex switches to
+//! starvation mode: `unlock` hands the lock directly to the waiter at the head of the queue,
+//! and newcomers neither take it nor spin, but queue at the tail. The mutex goes back to normal
+//! mode when a waiter that receives the lock waited less than 1 ms, or was the last in line.
+//!
+//! # State word
+//!
+//! | bit        | set by                                   | cleared by                          |
+//! |------------|------------------------------------------|-------------------------------------|
+//! | `LOCKED`   | a locker's CAS                           | `unlock` (kept set on a hand-off)   |
+//! | `WOKEN`    | `unlock` waking a waiter, or a spinner   | that waiter or spinner, when it locks or parks |
+//! | `STARVING` | a starved waiter, or `unlock` on hand-off | `unlock` on hand-off, a cancelled last waiter |
+//! | `PARKED`   | a waiter, under the queue lock           | whoever empties the queue, under the queue lock |
+//!
+//! `WOKEN` means "someone is already awake and about to compete for the lock, don't wake
+//! another": it saves a wake-up (tens of microseconds for a thread) on every unlock while
+//! someone spins.
+//!
+//! # Cancel safety
+//!
+//! A dropped [`LockFuture`] leaves the queue; if `unlock` had already handed it the lock it
+//! unlocks again (passing the lock on), and if it had been woken to compete it wakes the next
+//! waiter in its place. No lock and no wake-up is lost.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::loom::{self, Arc, AtomicU32, Ordering};
+use crate::sema::{Backoff, Locked, Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter};
+
+const LOCKED: u32 = 1;
+const WOKEN: u32 = 2;
+const STARVING: u32 = 4;
+const PARKED: u32 = 8;
+
+/// Token for a waiter woken to compete for the lock again.
+const RETRY: u32 = 1;
+/// Token for a waiter that `unlock` handed the lock to: it owns the lock.
+const HANDOFF: u32 = 2;
+
+/// How long a waiter may wait before the mutex switches to starvation mode: Go's
+/// `starvationThresholdNs`, 1 ms. Long enough that the hand-off (which costs a context switch
+/// per lock) is rare; short enough that no waiter waits far longer than the others.
+pub const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
+
+/// A mutual exclusion lock without data, as Go's `sync.Mutex`.
+///
+/// The zero value (`RawMutex::new()`) is unlocked. A locked `RawMutex` is not associated with a
+/// particular thread or task: one may lock it and another unlock it. It is not reentrant.
+///
+/// In the terminology of the Go memory model, the n'th call to `unlock` synchronizes before the
+/// m'th call to `lock` (or `lock_async`) returns, for any n < m; a successful `try_lock` is a
+/// `lock` in that sense, a failed one synchronizes with nothing.
+///
+/// Calling [`unlock`](Self::unlock) on an unlocked mutex panics with
+/// `"sync: unlock of unlocked mutex"`.
+///
+/// ```
+/// use gosync::sync::RawMutex;
+///
+/// let m = RawMutex::new();
+/// m.lock();
+/// assert!(!m.try_lock());
+/// m.unlock();
+/// assert!(m.try_lock());
+/// m.unlock();
+/// ```
+pub struct RawMutex {
+    state: AtomicU32,
+    queue: Queue,
+}
+
+impl Default for RawMutex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for RawMutex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawMutex")
+            .field("locked", &self.is_locked())
+            .field("starving", &self.is_starving())
+            .field("waiters", &self.waiters())
+            .finish()
+    }
+}
+
+impl RawMutex {
+    /// A new, unlocked mutex.
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        RawMutex {
+            state: AtomicU32::new(0),
+            queue: Queue::new(),
+        }
+    }
+
+    /// A new, unlocked mutex.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        RawMutex {
+            state: AtomicU32::new(0),
+            queue: Queue::new(),
+        }
+    }
+
+    /// Locks the mutex, parking the calling thread until it is available.
+    ///
+    /// ```
+    /// let m = gosync::sync::RawMutex::new();
+    /// m.lock();
+    /// m.unlock();
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn lock(&self) {
+        if self
+            .state
+            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_slow(Origin::here(WaitKind::Mutex));
+        }
+    }
+
+    /// Tries to lock the mutex without waiting; `true` on success.
+    ///
+    /// Like Go's `TryLock`, it fails while the mutex is held or in starvation mode (when the
+    /// lock belongs to the head of the queue).
+    ///
+    /// ```
+    /// let m = gosync::sync::RawMutex::new();
+    /// assert!(m.try_lock());
+    /// assert!(!m.try_lock());
+    /// m.unlock();
+    /// ```
+    #[inline]
+    pub fn try_lock(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & (LOCKED | STARVING) != 0 {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                s | LOCKED,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Locks the mutex from an async task; the future completes once the lock is held.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes loses its place in the queue but no lock and
+    /// no wake-up: if the lock had already been handed to it, it is passed on.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let m = gosync::sync::RawMutex::new();
+    /// m.lock_async().await;
+    /// m.unlock();
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn lock_async(&self) -> LockFuture<'_> {
+        LockFuture {
+            mutex: self,
+            origin: Origin::here(WaitKind::Mutex),
+            ticket: None,
+            since: None,
+        }
+    }
+
+    /// Unlocks the mutex, waking a waiter if there is one.
+    ///
+    /// # Panics
+    ///
+    /// With `"sync: unlock of unlocked mutex"` if the mutex is not locked.
+    #[inline]
+    pub fn unlock(&self) {
+        if let Err(s) = self
+            .state
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+        {
+            self.unlock_slow(s);
+        }
+    }
+
+    /// Whether the mutex is locked right now.
+    pub fn is_locked(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & LOCKED != 0
+    }
+
+    /// Whether the mutex is in starvation mode (the seed's `IsStarving`).
+    pub fn is_starving(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & STARVING != 0
+    }
+
+    /// Whether a waiter has been woken, or a spinner is about to take the lock (`IsWoken`).
+    pub fn is_woken(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & WOKEN != 0
+    }
+
+    /// The number of parked waiters.
+    pub fn waiters(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The seed's `Count`: parked waiters plus one if the mutex is held.
+    pub fn count(&self) -> usize {
+        self.waiters() + usize::from(self.is_locked())
+    }
+
+    /// Who waits for this mutex, where, and for how long, head of the queue first.
+    pub fn waiting(&self) -> Vec<WaitRecord> {
+        self.queue.records()
+    }
+
+    #[cold]
+    fn lock_slow(&self, origin: Origin) {
+        let mut backoff = Backoff::new();
+        let mut awoke = false;
+        let mut since = None;
+        loop {
+            let s = self.state.load(Ordering::Relaxed);
+            if s & LOCKED == 0 {
+                if self.try_barge(s, awoke) {
+                    return;
+                }
+                continue;
+            }
+            if s & STARVING == 0 && backoff.snooze() {
+                // Tell `unlock` not to wake a sleeper: we are awake and will take the lock.
+                if !awoke && s & (WOKEN | PARKED) == PARKED {
+                    awoke = self
+                        .state
+                        .compare_exchange_weak(s, s | WOKEN, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok();
+                }
+                continue;
+            }
+            let waiter = Waiter::new(origin, 0, since, None);
+            let requeue = since.replace(waiter.since()).is_some();
+            let ticket = self.enqueue(waiter, awoke, requeue);
+            awoke = false;
+            let Some(ticket) = ticket else { continue };
+            match ticket.waiter().park(None) {
+                Some(HANDOFF) => return,
+                _ => {
+                    awoke = true;
+                    backoff = Backoff::new();
+                }
+            }
+        }
+    }
+
+    /// Takes the unlocked mutex (state `s`), clearing `WOKEN` if we hold it.
+    #[inline]
+    fn try_barge(&self, s: u32, awoke: bool) -> bool {
+        let new = if awoke {
+            (s | LOCKED) & !WOKEN
+        } else {
+            s | LOCKED
+        };
+        self.state
+            .compare_exchange_weak(s, new, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Queues `waiter` if the mutex is still locked; `None` if it was unlocked meanwhile (the
+    /// caller retries). `awoke`: the caller holds `WOKEN` and gives it up. A waiter that has
+    /// waited before (`requeue`) goes back to the front, and marks the mutex starving if it has
+    /// waited too long.
+    fn enqueue(&self, waiter: Arc<Waiter>, awoke: bool, requeue: bool) -> Option<Ticket> {
+        let starved = requeue && starved(&waiter);
+        let mut q = self.queue.lock();
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & LOCKED == 0 {
+                return None;
+            }
+            let mut new = s | PARKED;
+            if awoke {
+                new &= !WOKEN;
+            }
+            if starved {
+                new |= STARVING;
+            }
+            match self
+                .state
+                .compare_exchange_weak(s, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(q.push(waiter, requeue)),
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    #[cold]
+    fn unlock_slow(&self, mut s: u32) {
+        loop {
+            if s & LOCKED == 0 {
+                panic!("sync: unlock of unlocked mutex");
+            }
+            // Nobody to wake, or someone already awake: just drop the lock bit.
+            if s & STARVING == 0 && (s & PARKED == 0 || s & WOKEN != 0) {
+                match self.state.compare_exchange_weak(
+                    s,
+                    s & !LOCKED,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return,
+                    Err(now) => s = now,
+                }
+                continue;
+            }
+            break;
+        }
+        self.release_locked(self.queue.lock());
+    }
+
+    /// With the queue locked and the mutex held by the caller: unlock, handing the lock to the
+    /// head waiter in starvation mode, or waking it to compete in normal mode.
+    fn release_locked(&self, mut q: Locked<'_>) {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            let Some(head) = q.front() else {
+                // The last waiter gave up meanwhile.
+                let new = s & !(LOCKED | PARKED | STARVING);
+                match self
+                    .state
+                    .compare_exchange_weak(s, new, Ordering::Release, Ordering::Relaxed)
+                {
+                    Ok(_) => return,
+                    Err(now) => {
+                        s = now;
+                        continue;
+                    }
+                }
+            };
+            let head_starved = starved(head);
+            if s & STARVING != 0 || head_starved {
+                // Hand-off: the lock stays LOCKED and now belongs to the head waiter.
+                let n = q.notify_front(HANDOFF).expect("head exists");
+                let rest = !q.is_empty();
+                let mut bits = 0;
+                if rest {
+                    bits |= PARKED;
+                    if head_starved {
+                        bits |= STARVING;
+                    }
+                }
+                self.state
+                    .fetch_update(Ordering::Release, Ordering::Relaxed, |s| {
+                        Some((s & !(PARKED | STARVING)) | bits)
+                    })
+                    .ok();
+                drop(q);
+                n.wake();
+                return;
+            }
+            let new = if s & WOKEN != 0 {
+                s & !LOCKED
+            } else {
+                let mut new = (s & !LOCKED) | WOKEN;
+                if q.len() == 1 {
+                    new &= !PARKED;
+                }
+                new
+            };
+            match self
+                .state
+                .compare_exchange_weak(s, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) if s & WOKEN != 0 => return,
+                Ok(_) => {
+                    let n = q.notify_front(RETRY).expect("head exists");
+                    drop(q);
+                    n.wake();
+                    return;
+                }
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// A waiter that was woken to compete (`RETRY`, holding `WOKEN`) gave up: clear `WOKEN`
+    /// and, if the mutex is free and others wait, wake the next one in its place.
+    fn abandon_wakeup(&self) {
+        let mut q = self.queue.lock();
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            let wake_next = s & LOCKED == 0 && !q.is_empty();
+            let mut new = s & !WOKEN;
+            if wake_next {
+                new |= WOKEN;
+                if q.len() == 1 {
+                    new &= !PARKED;
+                }
+            }
+            match self
+                .state
+                .compare_exchange_weak(s, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    if wake_next {
+                        let n = q.notify_front(RETRY).expect("queue is not empty");
+                        drop(q);
+                        n.wake();
+                    }
+                    return;
+                }
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// A queued async waiter gave up: leave the queue, or pass on what it was given.
+    fn cancel(&self, ticket: &Ticket) {
+        let mut q = self.queue.lock();
+        if q.remove(ticket) {
+            if q.is_empty() {
+                self.state
+                    .fetch_and(!(PARKED | STARVING), Ordering::Relaxed);
+            }
+            return;
+        }
+        drop(q);
+        match ticket.waiter().token() {
+            Some(HANDOFF) => self.unlock(),
+            _ => self.abandon_wakeup(),
+        }
+    }
+}
+
+fn starved(w: &Waiter) -> bool {
+    loom::now().saturating_duration_since(w.since()) >= STARVATION_THRESHOLD
+}
+
+/// The future returned by [`RawMutex::lock_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct LockFuture<'a> {
+    mutex: &'a RawMutex,
+    origin: Origin,
+    ticket: Option<Ticket>,
+    since: Option<Instant>,
+}
+
+impl fmt::Debug for LockFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockFuture")
+            .field("queued", &self.ticket.is_some())
+            .finish()
+    }
+}
+
+impl Future for LockFuture<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let m = this.mutex;
+        let mut awoke = false;
+        if let Some(ticket) = &this.ticket {
+            match ticket.waiter().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(token) => {
+                    this.ticket = None;
+                    if token == HANDOFF {
+                        return Poll::Ready(());
+                    }
+                    awoke = true;
+                }
+            }
+        }
+        // A task does not spin: it would hold up its executor. It tries, then queues.
+        loop {
+            let s = m.state.load(Ordering::Relaxed);
+            if s & LOCKED == 0 {
+                if m.try_barge(s, awoke) {
+                    return Poll::Ready(());
+                }
+                continue;
+            }
+            let waiter = Waiter::new(this.origin, 0, this.since, Some(cx));
+            let requeue = this.since.replace(waiter.since()).is_some();
+            match m.enqueue(waiter, awoke, requeue) {
+                Some(ticket) => {
+                    this.ticket = Some(ticket);
+                    return Poll::Pending;
+                }
+                None => awoke = false,
+            }
+        }
+    }
+}
+
+impl Drop for LockFuture<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.mutex.cancel(&ticket);
+        }
+    }
+}
+
+/// A mutual exclusion lock protecting a `T`, over a [`RawMutex`].
+///
+/// Threads lock it with [`lock`](Self::lock), tasks with [`lock_async`](Self::lock_async), and
+/// both may share one `Mutex`. The guard may be sent to another thread (unlike std's), since a
+/// Go mutex may be unlocked anywhere; that is what lets a task hold it across `.await`.
+///
+/// Unlock `n` synchronizes before lock `n + 1` returns. There is no poisoning: if a thread
+/// panics while holding the guard, the guard's drop unlocks the mutex, as Go's deferred
+/// `Unlock` would.
+///
+/// ```
+/// use gosync::sync::Mutex;
+/// use std::sync::Arc;
+///
+/// let m = Arc::new(Mutex::new(Vec::new()));
+/// let handles: Vec<_> = (0..4)
+///     .map(|i| {
+///         let m = m.clone();
+///         std::thread::spawn(move || m.lock().push(i))
+///     })
+///     .collect();
+/// for h in handles {
+///     h.join().unwrap();
+/// }
+/// assert_eq!(m.lock().len(), 4);
+/// ```
+pub struct Mutex<T: ?Sized> {
+    raw: RawMutex,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the mutex hands out access to `data` to one holder at a time, so sharing it across
+// threads needs only that `T` can be sent between them.
+unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+// SAFETY: as above; `&Mutex<T>` gives `&mut T` to one thread at a time.
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> From<T> for Mutex<T> {
+    fn from(value: T) -> Self {
+        Mutex::new(value)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Mutex");
+        match self.try_lock() {
+            Some(g) => d.field("data", &&*g),
+            None => d.field("data", &format_args!("<locked>")),
+        };
+        d.finish()
+    }
+}
+
+impl<T> Mutex<T> {
+    /// A new, unlocked mutex holding `value`.
+    #[cfg(not(loom))]
+    pub const fn new(value: T) -> Self {
+        Mutex {
+            raw: RawMutex::new(),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// A new, unlocked mutex holding `value`.
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
+        Mutex {
+            raw: RawMutex::new(),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// Consumes the mutex, returning the value.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Locks the mutex, parking the calling thread until it is available.
+    ///
+    /// ```
+    /// let m = gosync::sync::Mutex::new(1);
+    /// *m.lock() += 1;
+    /// assert_eq!(*m.lock(), 2);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.raw.lock();
+        MutexGuard { mutex: self }
+    }
+
+    /// Locks the mutex from an async task.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes loses no lock and no wake-up.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let m = gosync::sync::Mutex::new(1);
+    /// *m.lock_async().await += 1;
+    /// assert_eq!(*m.lock_async().await, 2);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn lock_async(&self) -> MutexLockFuture<'_, T> {
+        MutexLockFuture {
+            mutex: self,
+            inner: self.raw.lock_async(),
+        }
+    }
+
+    /// Locks the mutex if it is free and not promised to a starved waiter.
+    ///
+    /// ```
+    /// let m = gosync::sync::Mutex::new(());
+    /// let g = m.try_lock().unwrap();
+    /// assert!(m.try_lock().is_none());
+    /// drop(g);
+    /// ```
+    #[inline]
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        self.raw.try_lock().then_some(MutexGuard { mutex: self })
+    }
+
+    /// A mutable reference to the value; no locking is needed, since `&mut self` is unique.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    /// The underlying raw mutex, for introspection (`waiters`, `is_starving`, ...).
+    pub fn raw(&self) -> &RawMutex {
+        &self.raw
+    }
+}
+
+/// The future returned by [`Mutex::lock_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct MutexLockFuture<'a, T: ?Sized> {
+    mutex: &'a Mutex<T>,
+    inner: LockFuture<'a>,
+}
+
+impl<T: ?Sized> fmt::Debug for MutexLockFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<'a, T: ?Sized> Future for MutexLockFuture<'a, T> {
+    type Output = MutexGuard<'a, T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        Pin::new(&mut this.inner)
+            .poll(cx)
+            .map(|()| MutexGuard { mutex: this.mutex })
+    }
+}
+
+/// Holds a [`Mutex`] locked; unlocks it when dropped.
+#[must_use = "if unused the Mutex will immediately unlock"]
+pub struct MutexGuard<'a, T: ?Sized> {
+    mutex: &'a Mutex<T>,
+}
+
+// SAFETY: the guard gives `&T` to whoever holds a `&MutexGuard`, so it is `Sync` when `T` is.
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
+// SAFETY: a gosync mutex may be unlocked from any thread, so the guard may move with `T`.
+unsafe impl<T: ?Sized + Send> Send for MutexGuard<'_, T> {}
+
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// The mutex this guard holds, e.g. to build a [`Cond`](super::Cond) wait on it.
+    pub fn mutex(guard: &Self) -> &'a Mutex<T> {
+        guard.mutex
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock, so no one else accesses `data`.
+        unsafe { &*self.mutex.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds the lock, and `&mut self` makes this access unique.
+        unsafe { &mut *self.mutex.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.mutex.raw.unlock();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
