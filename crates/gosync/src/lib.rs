@@ -50,8 +50,16 @@
 
 pub(crate) mod loom;
 pub(crate) mod sema;
+pub(crate) mod timer;
 
 pub use sema::{WaitKind, WaitRecord};
+
+/// Under loom, makes every waiter count as starved, so models explore the hand-off paths.
+#[cfg(loom)]
+#[doc(hidden)]
+pub fn __loom_force_starvation(on: bool) {
+    loom::FORCE_STARVED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
 
 pub mod context;
 pub mod sync;

@@ -53,6 +53,10 @@ mod imp {
         loom::thread::park();
     }
 
+    /// Set by a model to make every waiter count as starved (time does not pass under loom).
+    pub(crate) static FORCE_STARVED: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+
     /// Under loom every read of the clock returns the same instant, so waiters never count
     /// as starved and runs stay deterministic.
     pub(crate) fn now() -> std::time::Instant {

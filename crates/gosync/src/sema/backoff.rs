@@ -17,9 +17,16 @@ pub(crate) struct Backoff {
 }
 
 /// Steps that spin with `2^step` pauses.
+#[cfg(not(loom))]
 const SPIN_LIMIT: u32 = 6;
 /// Steps after which the caller should park.
+#[cfg(not(loom))]
 const YIELD_LIMIT: u32 = 10;
+// Under loom one spin step is enough to explore "spun and found it free" and "gave up".
+#[cfg(loom)]
+const SPIN_LIMIT: u32 = 1;
+#[cfg(loom)]
+const YIELD_LIMIT: u32 = 1;
 
 impl Backoff {
     /// A fresh backoff.

@@ -10,4 +10,11 @@ mod once;
 mod rwmutex;
 mod waitgroup;
 
+pub use cond::{Cond, CondGuard, Locker, WaitFuture, WaitGuardFuture};
 pub use mutex::{LockFuture, Mutex, MutexGuard, MutexLockFuture, RawMutex, STARVATION_THRESHOLD};
+pub use once::{CallOnceFuture, Once, OnceFunc, OnceValue};
+pub use rwmutex::{
+    RawRwMutex, ReadLockFuture, RwMutex, RwMutexReadFuture, RwMutexReadGuard, RwMutexWriteFuture,
+    RwMutexWriteGuard, WriteLockFuture,
+};
+pub use waitgroup::{WaitGroup, WaitGroupFuture};

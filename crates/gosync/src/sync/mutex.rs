@@ -264,9 +264,11 @@ impl RawMutex {
             }
             let waiter = Waiter::new(origin, 0, since, None);
             let requeue = since.replace(waiter.since()).is_some();
-            let ticket = self.enqueue(waiter, awoke, requeue);
-            awoke = false;
-            let Some(ticket) = ticket else { continue };
+            // `enqueue` gives up WOKEN only when it queues us.
+            let Some(ticket) = self.enqueue(waiter, awoke, requeue) else {
+                continue;
+            };
+            // Queued: WOKEN was given up. A RETRY wake-up hands it back to us.
             match ticket.waiter().park(None) {
                 Some(HANDOFF) => return,
                 _ => {
@@ -458,6 +460,10 @@ impl RawMutex {
 }
 
 fn starved(w: &Waiter) -> bool {
+    #[cfg(loom)]
+    if loom::FORCE_STARVED.load(std::sync::atomic::Ordering::Relaxed) {
+        return true;
+    }
     loom::now().saturating_duration_since(w.since()) >= STARVATION_THRESHOLD
 }
 
@@ -513,7 +519,7 @@ impl Future for LockFuture<'_> {
                     this.ticket = Some(ticket);
                     return Poll::Pending;
                 }
-                None => awoke = false,
+                None => continue,
             }
         }
     }
@@ -658,7 +664,8 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     #[inline]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.raw.try_lock().then_some(MutexGuard { mutex: self })
+        // `then`, not `then_some`: a guard built eagerly would unlock on drop.
+        self.raw.try_lock().then(|| MutexGuard { mutex: self })
     }
 
     /// A mutable reference to the value; no locking is needed, since `&mut self` is unique.

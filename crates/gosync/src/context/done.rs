@@ -1,0 +1,139 @@
+//! Waiting for a context to be done, from threads and from tasks.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use super::scope::Scope;
+use super::ContextError;
+use crate::sema::{Origin, Ticket, Waiter};
+
+/// Parks the calling thread until `scope` is done or `deadline` passes.
+pub(super) fn wait_until(
+    scope: &Scope,
+    deadline: Option<Instant>,
+    origin: Origin,
+) -> Option<ContextError> {
+    if let Some(err) = scope.err() {
+        return Some(err);
+    }
+    let ticket = {
+        let mut q = scope.queue.lock();
+        // Re-check under the queue lock: a canceller sets the state before taking this lock.
+        if let Some(err) = scope.err() {
+            return Some(err);
+        }
+        q.push(Waiter::new(origin, 0, None, None), false)
+    };
+    if ticket.waiter().park(deadline).is_none() && scope.queue.lock().remove(&ticket) {
+        return None;
+    }
+    // Notified: the token's release/acquire pair orders the state before us.
+    scope.err()
+}
+
+/// A future that completes when its context is done, with the context's error; returned by
+/// [`Context::done`](super::Context::done).
+///
+/// It owns a handle to the context's cancellation, so it is `'static` and can be sent to another
+/// task or thread. It may also be waited on from a thread with [`wait`](Done::wait).
+///
+/// # Cancel safety
+///
+/// Dropping a pending `Done` takes its waiter out of the context's queue; it loses nothing,
+/// since a context's end is broadcast to every waiter.
+///
+/// ```
+/// use gosync::context::{self, ContextError};
+///
+/// let (ctx, cancel) = context::with_cancel(&context::background());
+/// let done = ctx.done();
+/// std::thread::spawn(move || cancel.cancel());
+/// assert_eq!(futures::executor::block_on(done), ContextError::Canceled);
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct Done {
+    scope: Arc<Scope>,
+    origin: Origin,
+    ticket: Option<Ticket>,
+}
+
+impl Done {
+    pub(super) fn new(scope: Arc<Scope>, origin: Origin) -> Self {
+        Done {
+            scope,
+            origin,
+            ticket: None,
+        }
+    }
+
+    /// Blocks the calling thread until the context is done; returns its error.
+    ///
+    /// ```
+    /// use gosync::context::{self, ContextError};
+    ///
+    /// let (ctx, cancel) = context::with_cancel(&context::background());
+    /// cancel.cancel();
+    /// assert_eq!(ctx.done().wait(), ContextError::Canceled);
+    /// ```
+    pub fn wait(self) -> ContextError {
+        wait_until(&self.scope, None, self.origin).expect("a wait without deadline ends done")
+    }
+
+    /// The context's error if it is done, without waiting.
+    ///
+    /// ```
+    /// let ctx = gosync::context::background();
+    /// assert_eq!(ctx.done().err(), None);
+    /// ```
+    pub fn err(&self) -> Option<ContextError> {
+        self.scope.err()
+    }
+}
+
+impl Future for Done {
+    type Output = ContextError;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<ContextError> {
+        let this = self.get_mut();
+        if let Some(ticket) = &this.ticket {
+            return match ticket.waiter().poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(_) => {
+                    this.ticket = None;
+                    Poll::Ready(this.scope.err().expect("notified only when done"))
+                }
+            };
+        }
+        if let Some(err) = this.scope.err() {
+            return Poll::Ready(err);
+        }
+        let mut q = this.scope.queue.lock();
+        if let Some(err) = this.scope.err() {
+            return Poll::Ready(err);
+        }
+        this.ticket = Some(q.push(Waiter::new(this.origin, 0, None, Some(cx)), false));
+        Poll::Pending
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            // If it was already notified there is nothing to pass on: the end is broadcast.
+            self.scope.queue.lock().remove(&ticket);
+        }
+    }
+}
+
+impl fmt::Debug for Done {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Done")
+            .field("err", &self.scope.err())
+            .field("queued", &self.ticket.is_some())
+            .finish()
+    }
+}
