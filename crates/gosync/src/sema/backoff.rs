@@ -50,17 +50,4 @@ impl Backoff {
         self.step += 1;
         true
     }
-
-    /// Spins only (no yield); returns `false` once spinning is done.
-    #[inline]
-    pub(crate) fn spin(&mut self) -> bool {
-        if self.step >= SPIN_LIMIT {
-            return false;
-        }
-        for _ in 0..(1u32 << self.step) {
-            loom::spin_loop();
-        }
-        self.step += 1;
-        true
-    }
 }

@@ -1,98 +1,46 @@
-//! Condition variables over any locker, as Go's `sync.Cond`.
+//! Condition variables over any locker, as Go's `sync.Cond`: see [`Cond`].
 //!
-//! A [`Cond`] is a place where threads and tasks wait for a condition on shared state to become
-//! true, and where whoever changes that state announces it: [`signal`](Cond::signal) wakes one
-//! waiter, [`broadcast`](Cond::broadcast) wakes them all. The state is protected by a lock, and a
-//! wait releases that lock while it sleeps and takes it again before it returns, so the waiter
-//! can re-check the condition with the lock held:
+//! # How it works
 //!
-//! ```
-//! use gosync::sync::{Cond, RawMutex};
-//! use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-//! use std::sync::Arc;
+//! A `Cond` is a [`Queue`] of the waiter core and a locker; it keeps no count and no state
+//! word of its own. Go's `notifyList` (`runtime/sema.go`) gives each waiter a ticket when it
+//! starts to wait (`notifyListAdd`, before `Wait` unlocks) and parks it later
+//! (`notifyListWait`); a signal advances the "next to notify" ticket, so a waiter whose ticket
+//! was passed while it was still on its way to park returns at once. Here the waiter is put in
+//! the queue itself before the lock is released, which gives the same two properties with no
+//! tickets: no signal sent after the release can miss it, and no signal sent before it queued
+//! can reach it (a signal notifies whoever is at the head *at that moment*).
 //!
-//! let shared = Arc::new((Cond::new(RawMutex::new()), AtomicBool::new(false)));
-//! let s = shared.clone();
-//! let waiter = std::thread::spawn(move || {
-//!     let (c, ready) = &*s;
-//!     c.locker().lock();
-//!     while !ready.load(Relaxed) {
-//!         c.wait(); // unlocks, sleeps, locks again
-//!     }
-//!     c.locker().unlock();
-//! });
-//! let (c, ready) = &*shared;
-//! c.locker().lock();
-//! ready.store(true, Relaxed);
-//! c.broadcast();
-//! c.locker().unlock();
-//! waiter.join().unwrap();
-//! ```
+//! `signal` notifies the head waiter with the token `SIGNAL`, `broadcast` every waiter with
+//! `BROADCAST`, under the queue lock, and wakes them after releasing it. The token tells a
+//! waiter that gives up what it owes: a `SIGNAL` is one wake-up someone else should get, so it
+//! is passed to the (new) head; a `BROADCAST` reached everyone and is not.
 //!
-//! # Two ways to name the lock
+//! An async wait moves through four phases:
 //!
-//! * **Go style**: the `Cond` owns its [`Locker`] — Go's `c.L` — and [`wait`](Cond::wait)
-//!   unlocks and re-locks it. Lockers are [`RawMutex`], [`RawRwMutex`] (its write side),
-//!   [`RLocker`] (the read side of a `RawRwMutex`, Go's `rw.RLocker()`), references and `Arc`s
-//!   of these, and any type that implements the trait.
-//! * **Guard style**, as `std::sync::Condvar`: the lock comes with each wait, as a guard that
-//!   [`wait_guard`](Cond::wait_guard) takes and gives back, so a [`Mutex<T>`](Mutex) keeps
-//!   protecting its data: `guard = cond.wait_guard(guard)`. Such a `Cond` needs no locker of
-//!   its own: `Cond::new(())`. Any guard that implements [`CondGuard`] will do;
-//!   [`MutexGuard`] does.
+//! | phase       | the lock        | in the queue | dropped here                                   |
+//! |-------------|-----------------|--------------|------------------------------------------------|
+//! | not polled  | held            | no           | releases the lock                              |
+//! | queued      | released        | yes          | leaves the queue; if notified meanwhile, acts as below |
+//! | re-locking  | being re-taken  | no (notified)| passes a `SIGNAL` on; the lock future cancels  |
+//! | done        | held by caller  | no           | nothing                                        |
 //!
-//! Every wait has a blocking form for threads and an `_async` form for tasks, and both kinds of
-//! waiter may wait on the same `Cond`, in the same queue.
-//!
-//! # Guarantees
-//!
-//! * **No lost wake-up.** A waiter takes its place in the queue *before* it releases the lock,
-//!   so a signal sent by anyone who took the lock after it (or who changed the state under the
-//!   lock and signals afterwards) finds it there.
-//! * **FIFO, by generation.** Waiters are woken in the order they began to wait; a signal wakes
-//!   the waiter that has waited longest, and never one that began to wait after the signal
-//!   (Go's `notifyList` gives the same guarantee with its tickets).
-//! * **No spurious wake-ups** from the `Cond` itself. Still, wait in a loop that re-checks the
-//!   condition: between the wake-up and the re-lock, another locker may have changed the state.
-//! * `signal` and `broadcast` with nobody waiting do nothing; a `Cond` stores no wake-up for a
-//!   later waiter. The caller may, but need not, hold the lock when signalling.
-//!
-//! # Happens-before
-//!
-//! In the terminology of the Go memory model, a call to `signal` or `broadcast` synchronizes
-//! before the return of any wait that it unblocks. The unlock and the re-lock a wait performs
-//! are ordinary calls on the locker, with the locker's own edges (for a mutex: the n'th unlock
-//! synchronizes before the (n+1)'th lock returns).
-//!
-//! # Misuse
-//!
-//! Waiting without holding the lock is a bug (in Go, undefined behaviour). Here the wait calls
-//! the locker's unlock, so with a [`RawMutex`] it panics with
-//! `"sync: unlock of unlocked mutex"`, leaving the `Cond`'s queue as it was.
-//!
-//! # Cancel safety
-//!
-//! A [`WaitFuture`] (or [`WaitGuardFuture`]) stands for the caller's hold on the lock from the
-//! moment it is created: completed, it has re-locked; **dropped before completion, the lock
-//! is not held** — the future released it, or releases it when dropped before its first poll.
-//! A dropped wait that had already been woken by `signal` passes the wake-up on to the next
-//! waiter, so no signal is lost; one woken by `broadcast` has nothing to pass on.
-//!
-//! | the future is dropped            | the lock is     | its wake-up                       |
-//! |----------------------------------|-----------------|-----------------------------------|
-//! | before its first poll            | released now    | none taken                        |
-//! | while queued                     | already released| none taken; it leaves the queue   |
-//! | signalled, re-locking            | not held        | passed on to the next waiter      |
-//! | broadcast, re-locking            | not held        | nothing to pass on                |
-//! | after completing                 | held by caller  | used                              |
+//! The first poll queues the waiter (with the task's waker) and only then releases the lock, so
+//! the blocking and async forms keep the same order. A `Cond` wait allocates one waiter record,
+//! as every wait in the waiter core does.
 
 use std::fmt;
 use std::future::Future;
 use std::mem;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::mutex::{LockFuture, Mutex, MutexGuard, MutexLockFuture, RawMutex};
+use super::rwmutex::{
+    RawRwMutex, ReadLockFuture, RwMutex, RwMutexReadFuture, RwMutexReadGuard, RwMutexWriteFuture,
+    RwMutexWriteGuard, WriteLockFuture,
+};
 use crate::sema::{Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter};
 
 /// Token for a waiter woken by `signal`: one wake-up, to be passed on if unused.
@@ -252,12 +200,194 @@ impl<L: Locker + ?Sized> Locker for std::sync::Arc<L> {
     }
 }
 
+impl Locker for RawRwMutex {
+    type LockFuture<'a> = WriteLockFuture<'a>;
+
+    /// Takes the write lock ([`RawRwMutex::lock`]).
+    #[inline]
+    fn lock(&self) {
+        RawRwMutex::lock(self);
+    }
+
+    /// Releases the write lock ([`RawRwMutex::unlock`]).
+    #[inline]
+    fn unlock(&self) {
+        RawRwMutex::unlock(self);
+    }
+
+    /// Takes the write lock from a task ([`RawRwMutex::lock_async`]).
+    #[inline]
+    fn lock_async(&self) -> WriteLockFuture<'_> {
+        RawRwMutex::lock_async(self)
+    }
+}
+
+/// The read side of a [`RawRwMutex`] as a [`Locker`]: `lock` is `rlock`, `unlock` is `runlock`
+/// (Go's `rw.RLocker()`).
+///
+/// `R` is any pointer to the lock: `&RawRwMutex`, `Arc<RawRwMutex>`, ... A [`Cond`] over an
+/// `RLocker` lets readers wait for a condition that a writer establishes; several waiters may
+/// hold the read lock at once, so the state they read must only change under the write lock.
+///
+/// ```
+/// use gosync::sync::{Cond, RLocker, RawRwMutex};
+/// use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+///
+/// let rw = RawRwMutex::new();
+/// let published = AtomicBool::new(false);
+/// let c = Cond::new(RLocker::new(&rw));
+/// std::thread::scope(|s| {
+///     for _ in 0..2 {
+///         s.spawn(|| {
+///             c.locker().lock(); // rlock
+///             while !published.load(Relaxed) {
+///                 c.wait();
+///             }
+///             c.locker().unlock(); // runlock
+///         });
+///     }
+///     while c.waiters() < 2 {
+///         std::thread::yield_now();
+///     }
+///     rw.lock(); // the writer changes the state
+///     published.store(true, Relaxed);
+///     rw.unlock();
+///     c.broadcast();
+/// });
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RLocker<R>(R);
+
+impl<R: Deref<Target = RawRwMutex>> RLocker<R> {
+    /// The read side of the lock `rw` points to.
+    ///
+    /// ```
+    /// use gosync::sync::{Locker, RLocker, RawRwMutex};
+    /// use std::sync::Arc;
+    ///
+    /// let rw = Arc::new(RawRwMutex::new());
+    /// let r = RLocker::new(rw.clone());
+    /// r.lock();
+    /// assert_eq!(rw.reader_count(), 1);
+    /// r.unlock();
+    /// ```
+    pub fn new(rw: R) -> Self {
+        RLocker(rw)
+    }
+
+    /// The lock whose read side this is.
+    ///
+    /// ```
+    /// use gosync::sync::{RLocker, RawRwMutex};
+    /// let rw = RawRwMutex::new();
+    /// assert!(std::ptr::eq(RLocker::new(&rw).rwmutex(), &rw));
+    /// ```
+    pub fn rwmutex(&self) -> &RawRwMutex {
+        &self.0
+    }
+
+    /// Returns the pointer to the lock.
+    ///
+    /// ```
+    /// use gosync::sync::{RLocker, RawRwMutex};
+    /// use std::sync::Arc;
+    /// let rw = Arc::new(RawRwMutex::new());
+    /// let back: Arc<RawRwMutex> = RLocker::new(rw.clone()).into_inner();
+    /// assert!(Arc::ptr_eq(&back, &rw));
+    /// ```
+    pub fn into_inner(self) -> R {
+        self.0
+    }
+
+    /// Takes a read lock ([`RawRwMutex::rlock`]).
+    ///
+    /// ```
+    /// use gosync::sync::{RLocker, RawRwMutex};
+    /// let rw = RawRwMutex::new();
+    /// let r = RLocker::new(&rw);
+    /// r.lock();
+    /// r.lock(); // readers share the lock
+    /// assert_eq!(rw.reader_count(), 2);
+    /// r.unlock();
+    /// r.unlock();
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn lock(&self) {
+        self.0.rlock();
+    }
+
+    /// Releases a read lock ([`RawRwMutex::runlock`]).
+    ///
+    /// # Panics
+    ///
+    /// With `"sync: RUnlock of unlocked RWMutex"` if no read lock is held.
+    ///
+    /// ```
+    /// use gosync::sync::{RLocker, RawRwMutex};
+    /// let rw = RawRwMutex::new();
+    /// let r = RLocker::new(&rw);
+    /// r.lock();
+    /// r.unlock();
+    /// assert_eq!(rw.reader_count(), 0);
+    /// ```
+    #[inline]
+    pub fn unlock(&self) {
+        self.0.runlock();
+    }
+
+    /// Takes a read lock from a task ([`RawRwMutex::rlock_async`]).
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use gosync::sync::{RLocker, RawRwMutex};
+    /// let rw = RawRwMutex::new();
+    /// let r = RLocker::new(&rw);
+    /// r.lock_async().await;
+    /// assert_eq!(rw.reader_count(), 1);
+    /// r.unlock();
+    /// # });
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn lock_async(&self) -> ReadLockFuture<'_> {
+        self.0.rlock_async()
+    }
+}
+
+impl<R: Deref<Target = RawRwMutex>> Locker for RLocker<R> {
+    type LockFuture<'a>
+        = ReadLockFuture<'a>
+    where
+        Self: 'a;
+
+    /// Takes a read lock ([`RawRwMutex::rlock`]).
+    #[inline]
+    fn lock(&self) {
+        RLocker::lock(self);
+    }
+
+    /// Releases a read lock ([`RawRwMutex::runlock`]); panics with
+    /// `"sync: RUnlock of unlocked RWMutex"` if none is held.
+    #[inline]
+    fn unlock(&self) {
+        RLocker::unlock(self);
+    }
+
+    /// Takes a read lock from a task ([`RawRwMutex::rlock_async`]).
+    #[inline]
+    fn lock_async(&self) -> ReadLockFuture<'_> {
+        RLocker::lock_async(self)
+    }
+}
+
 /// A lock guard that a [`Cond`] can give up and get back around a wait
 /// ([`Cond::wait_guard`], [`Cond::wait_guard_async`]).
 ///
 /// Dropping the guard must release the lock; [`relock`](Self::relock) and
 /// [`relock_async`](Self::relock_async) take it again and return a new guard. The future must
-/// follow the rules given for [`Locker::lock_async`]. Implemented by [`MutexGuard`].
+/// follow the rules given for [`Locker::lock_async`]. Implemented by [`MutexGuard`],
+/// [`RwMutexReadGuard`] and [`RwMutexWriteGuard`].
 ///
 /// ```
 /// use gosync::sync::{CondGuard, Mutex, MutexGuard};
@@ -329,15 +459,90 @@ impl<'a, T: ?Sized> CondGuard for MutexGuard<'a, T> {
     }
 }
 
+impl<'a, T: ?Sized> CondGuard for RwMutexReadGuard<'a, T> {
+    type Lock = &'a RwMutex<T>;
+    type LockFuture = RwMutexReadFuture<'a, T>;
+
+    #[inline]
+    fn lock_of(guard: &Self) -> &'a RwMutex<T> {
+        RwMutexReadGuard::rwmutex(guard)
+    }
+
+    #[inline]
+    fn relock(lock: &'a RwMutex<T>) -> Self {
+        lock.read()
+    }
+
+    #[inline]
+    fn relock_async(lock: &'a RwMutex<T>) -> RwMutexReadFuture<'a, T> {
+        lock.read_async()
+    }
+}
+
+impl<'a, T: ?Sized> CondGuard for RwMutexWriteGuard<'a, T> {
+    type Lock = &'a RwMutex<T>;
+    type LockFuture = RwMutexWriteFuture<'a, T>;
+
+    #[inline]
+    fn lock_of(guard: &Self) -> &'a RwMutex<T> {
+        RwMutexWriteGuard::rwmutex(guard)
+    }
+
+    #[inline]
+    fn relock(lock: &'a RwMutex<T>) -> Self {
+        lock.write()
+    }
+
+    #[inline]
+    fn relock_async(lock: &'a RwMutex<T>) -> RwMutexWriteFuture<'a, T> {
+        lock.write_async()
+    }
+}
+
 /// A condition variable: Go's `sync.Cond`, for threads and async tasks alike.
 ///
-/// `L` is the [`Locker`] the `Cond` releases and re-takes in [`wait`](Self::wait) (Go's
-/// `c.L`). A `Cond` used only with guards ([`wait_guard`](Self::wait_guard)) needs none:
-/// `Cond::new(())`, which is also `Cond::default()`. See the [module docs](self) for the
-/// guarantees, the happens-before edge and cancel safety.
+/// A `Cond` is a place where threads and tasks wait for a condition on shared state to become
+/// true, and where whoever changes that state announces it: [`signal`](Self::signal) wakes one
+/// waiter, [`broadcast`](Self::broadcast) wakes them all. The state is protected by a lock, and
+/// a wait releases that lock while it sleeps and takes it again before it returns, so the
+/// waiter can re-check the condition with the lock held:
 ///
-/// A call to [`signal`](Self::signal) or [`broadcast`](Self::broadcast) synchronizes before
-/// the return of any wait it unblocks.
+/// ```
+/// use gosync::sync::{Cond, RawMutex};
+/// use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+/// use std::sync::Arc;
+///
+/// let shared = Arc::new((Cond::new(RawMutex::new()), AtomicBool::new(false)));
+/// let s = shared.clone();
+/// let waiter = std::thread::spawn(move || {
+///     let (c, ready) = &*s;
+///     c.locker().lock();
+///     while !ready.load(Relaxed) {
+///         c.wait(); // unlocks, sleeps, locks again
+///     }
+///     c.locker().unlock();
+/// });
+/// let (c, ready) = &*shared;
+/// c.locker().lock();
+/// ready.store(true, Relaxed);
+/// c.broadcast();
+/// c.locker().unlock();
+/// waiter.join().unwrap();
+/// ```
+///
+/// # Two ways to name the lock
+///
+/// * **Go style**: the `Cond` owns its [`Locker`] `L` — Go's `c.L`, here
+///   [`locker()`](Self::locker) — and [`wait`](Self::wait) unlocks and re-locks it. Lockers are
+///   [`RawMutex`], [`RawRwMutex`] (its write side), [`RLocker`] (the read side of a
+///   `RawRwMutex`, Go's `rw.RLocker()`), references and `Arc`s of these, and any type that
+///   implements the trait.
+/// * **Guard style**, as `std::sync::Condvar`: the lock comes with each wait, as a guard that
+///   [`wait_guard`](Self::wait_guard) takes and gives back, so a [`Mutex<T>`](Mutex) keeps
+///   protecting its data: `guard = cond.wait_guard(guard)`. Such a `Cond` needs no locker of
+///   its own: `Cond::new(())` (the default type, so also `Cond::default()` where the type is
+///   written `Cond`). Any guard that implements [`CondGuard`] will do: [`MutexGuard`], and
+///   both guards of an [`RwMutex<T>`](RwMutex). Use one lock with one `Cond`.
 ///
 /// ```
 /// use gosync::sync::{Cond, Mutex};
@@ -359,6 +564,74 @@ impl<'a, T: ?Sized> CondGuard for MutexGuard<'a, T> {
 /// queue.lock().push(42);
 /// cond.signal();
 /// assert_eq!(consumer.join().unwrap(), 42);
+/// ```
+///
+/// Every wait has a blocking form for threads and an `_async` form for tasks
+/// ([`wait_async`](Self::wait_async), [`wait_guard_async`](Self::wait_guard_async)), and both
+/// kinds of waiter may wait on the same `Cond`, in the same queue.
+///
+/// # Guarantees
+///
+/// * **No lost wake-up.** A waiter takes its place in the queue *before* it releases the lock,
+///   so a signal sent by anyone who took the lock after it (or who changed the state under the
+///   lock and signals afterwards) finds it there.
+/// * **FIFO, by generation.** Waiters are woken in the order they began to wait (a task begins
+///   when its future is first polled); a signal wakes the waiter that has waited longest, and
+///   never one that began to wait after the signal.
+/// * **No spurious wake-ups** from the `Cond` itself. Still, wait in a loop that re-checks the
+///   condition: between the wake-up and the re-lock, another locker may have changed the state.
+/// * `signal` and `broadcast` with nobody waiting do nothing; a `Cond` stores no wake-up for a
+///   later waiter. The caller may, but need not, hold the lock when signalling.
+///
+/// # Happens-before
+///
+/// In the terminology of the Go memory model, a call to `signal` or `broadcast` synchronizes
+/// before the return of any wait that it unblocks. The unlock and the re-lock a wait performs
+/// are ordinary calls on the locker, with the locker's own edges (for a mutex: the n'th unlock
+/// synchronizes before the (n+1)'th lock returns).
+///
+/// # Misuse
+///
+/// Waiting without holding the lock is a bug (in Go, undefined behaviour). Here the wait calls
+/// the locker's unlock, so with a [`RawMutex`] it panics with
+/// `"sync: unlock of unlocked mutex"` (with an [`RLocker`], `"sync: RUnlock of unlocked
+/// RWMutex"`), and the `Cond`'s queue is left as it was. Go's Cond must not be copied after
+/// first use; a Rust `Cond` cannot be moved while anyone waits on it.
+///
+/// # Cancel safety
+///
+/// A [`WaitFuture`] (or [`WaitGuardFuture`]) stands for the caller's hold on the lock from the
+/// moment it is created. Completed, it has re-locked; **dropped before completion, the lock is
+/// not held** — the future released it on its first poll, or releases it when dropped before
+/// that. A dropped wait that had already been woken by `signal` passes the wake-up on to the
+/// waiter then at the head of the queue, so no signal is lost; one woken by `broadcast` has
+/// nothing to pass on.
+///
+/// | the future is dropped            | the lock is      | its wake-up                       |
+/// |----------------------------------|------------------|-----------------------------------|
+/// | before its first poll            | released now     | none taken                        |
+/// | while queued                     | already released | none taken; it leaves the queue   |
+/// | signalled, re-locking            | not held         | passed on to the next waiter      |
+/// | broadcast, re-locking            | not held         | nothing to pass on                |
+/// | after completing                 | held by caller   | used                              |
+///
+/// So after a wait abandoned on a timeout, take the lock again before touching the state:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use gosync::sync::{Cond, RawMutex};
+/// use std::time::Duration;
+///
+/// let c = Cond::new(RawMutex::new());
+/// c.locker().lock_async().await;
+/// let woken = tokio::time::timeout(Duration::from_millis(1), c.wait_async()).await;
+/// if woken.is_err() {
+///     assert!(!c.locker().is_locked()); // timed out: the lock is not held
+///     c.locker().lock_async().await;
+/// }
+/// c.locker().unlock();
+/// # }
 /// ```
 pub struct Cond<L = ()> {
     queue: Queue,

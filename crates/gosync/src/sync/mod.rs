@@ -10,7 +10,7 @@ mod once;
 mod rwmutex;
 mod waitgroup;
 
-pub use cond::{Cond, CondGuard, Locker, WaitFuture, WaitGuardFuture};
+pub use cond::{Cond, CondGuard, Locker, RLocker, WaitFuture, WaitGuardFuture};
 pub use mutex::{LockFuture, Mutex, MutexGuard, MutexLockFuture, RawMutex, STARVATION_THRESHOLD};
 pub use once::{CallOnceFuture, Once, OnceFunc, OnceValue};
 pub use rwmutex::{
