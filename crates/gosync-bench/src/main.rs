@@ -177,8 +177,9 @@ impl Table {
         Some((s, ratio))
     }
 
-    /// The table as fixed-width text.
-    pub fn render(&self) -> String {
+    /// The table as fixed-width text; with `spread`, also each cell's smallest and largest
+    /// value over the rounds.
+    pub fn render(&self, spread: bool) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "[{}] {}: {}", self.family, self.key, self.title);
         let _ = writeln!(
@@ -254,6 +255,24 @@ impl Table {
                             if sh.min < 1.0 / 3.0 { "!" } else { "" },
                             sh.min,
                             sh.max
+                        ),
+                        None => "-".to_string(),
+                    };
+                    let _ = write!(out, "  {text:>w$}");
+                }
+                out.push('\n');
+            }
+        }
+        if spread {
+            let _ = writeln!(out, "  spread: smallest and largest value over the rounds");
+            for row in &self.rows {
+                let _ = write!(out, "  {:<name_w$}", row.name);
+                for (c, w) in widths.iter().enumerate() {
+                    let text = match stats::summarise(&row.cells[c]) {
+                        Some(s) => format!(
+                            "{}-{}",
+                            fmt_value(s.range.0).trim(),
+                            fmt_value(s.range.1).trim()
                         ),
                         None => "-".to_string(),
                     };
@@ -416,7 +435,7 @@ impl Machine {
                 .ok()
                 .filter(|o| o.status.success())
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-                .unwrap_or_else(|| "not found".into())
+                .unwrap_or_else(|| format!("{cmd}: not found"))
         };
         Machine {
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -482,6 +501,10 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 
+    /// Also show each cell's smallest and largest value over the rounds.
+    #[arg(long)]
+    spread: bool,
+
     /// No progress lines on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -528,6 +551,9 @@ fn main() {
         quiet: cli.quiet,
     };
 
+    // A measurement takes at most a few durations; a minute more means something hangs.
+    measure::start_watchdog(cfg.duration.max(cfg.op_duration) * 20 + Duration::from_secs(60));
+
     let machine = Machine::detect();
     println!("gosync-bench{}", if cfg.quick { " (quick)" } else { "" });
     println!(
@@ -560,7 +586,7 @@ fn main() {
         }
         for t in &tables {
             println!();
-            print!("{}", t.render());
+            print!("{}", t.render(cli.spread));
         }
         all.extend(tables);
     }
@@ -593,7 +619,7 @@ mod tests {
         t.record(1, "gosync", false, sample(1.0));
         assert_eq!(t.best_anchor(0), Some(10.0));
         assert_eq!(t.best_anchor(1), None);
-        let text = t.render();
+        let text = t.render(true);
         assert!(text.contains("2.00x"), "{text}");
         assert!(text.contains("0.50x"), "{text}");
         assert_eq!(t.rows.len(), 3);

@@ -16,7 +16,7 @@
 use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use crate::stats::Sample;
@@ -206,8 +206,35 @@ pub fn run_rounds(
     samples
 }
 
+/// What the run is doing and since when, for the watchdog.
+static CURRENT: StdMutex<Option<(Instant, String)>> = StdMutex::new(None);
+
+/// Starts a thread that ends the process (exit code 3) with a message naming the measurement
+/// when no measurement has started for `limit`: a primitive that deadlocks must not hang
+/// the run (or CI) forever.
+pub fn start_watchdog(limit: Duration) {
+    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), "start".into()));
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((since, what)) = &*cur {
+                if since.elapsed() > limit {
+                    eprintln!(
+                        "\nerror: no progress for {} s in \"{what}\": probable deadlock or lost wake-up; aborting",
+                        limit.as_secs()
+                    );
+                    std::process::exit(3);
+                }
+            }
+        })
+        .expect("cannot start the watchdog thread");
+}
+
 /// Shows a progress line on stderr: overwritten in place on a terminal, one line each otherwise.
 pub fn progress(cfg: &Config, line: &str) {
+    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), line.to_string()));
     if cfg.quiet {
         return;
     }

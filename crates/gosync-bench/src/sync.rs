@@ -70,10 +70,7 @@ pub fn run(cfg: &Config) -> Vec<Table> {
     let (go, go_note) = if go_cases.iter().any(|c| cfg.wants(c)) {
         match GoProgram::build(cfg, "sync") {
             Ok(g) => (Some(g), None),
-            Err(note) => {
-                eprintln!("note: {note}");
-                (None, Some(note))
-            }
+            Err(note) => (None, Some(note)),
         }
     } else {
         (None, None)
@@ -153,20 +150,20 @@ trait AsyncLock: Default + Send + Sync + 'static {
 }
 
 impl AsyncLock for gosync::sync::Mutex<u64> {
-    fn inc(&self) -> impl Future<Output = ()> + Send + '_ {
-        async move { *self.lock_async().await += 1 }
+    async fn inc(&self) {
+        *self.lock_async().await += 1
     }
 }
 
 impl AsyncLock for async_lock::Mutex<u64> {
-    fn inc(&self) -> impl Future<Output = ()> + Send + '_ {
-        async move { *self.lock().await += 1 }
+    async fn inc(&self) {
+        *self.lock().await += 1
     }
 }
 
 impl AsyncLock for tokio::sync::Mutex<u64> {
-    fn inc(&self) -> impl Future<Output = ()> + Send + '_ {
-        async move { *self.lock().await += 1 }
+    async fn inc(&self) {
+        *self.lock().await += 1
     }
 }
 
@@ -174,6 +171,17 @@ impl AsyncLock for tokio::sync::Mutex<u64> {
 trait RwLock: Default + Sync {
     fn read(&self) -> u64;
     fn write(&self);
+}
+
+impl RwLock for gosync::sync::RwMutex<u64> {
+    #[inline]
+    fn read(&self) -> u64 {
+        *self.read()
+    }
+    #[inline]
+    fn write(&self) {
+        *self.write() += 1;
+    }
 }
 
 impl RwLock for std::sync::RwLock<u64> {
@@ -204,21 +212,30 @@ trait AsyncRwLock: Default + Send + Sync + 'static {
     fn write(&self) -> impl Future<Output = ()> + Send + '_;
 }
 
-impl AsyncRwLock for async_lock::RwLock<u64> {
-    fn read(&self) -> impl Future<Output = u64> + Send + '_ {
-        async move { *self.read().await }
+impl AsyncRwLock for gosync::sync::RwMutex<u64> {
+    async fn read(&self) -> u64 {
+        *self.read_async().await
     }
-    fn write(&self) -> impl Future<Output = ()> + Send + '_ {
-        async move { *self.write().await += 1 }
+    async fn write(&self) {
+        *self.write_async().await += 1
+    }
+}
+
+impl AsyncRwLock for async_lock::RwLock<u64> {
+    async fn read(&self) -> u64 {
+        *self.read().await
+    }
+    async fn write(&self) {
+        *self.write().await += 1
     }
 }
 
 impl AsyncRwLock for tokio::sync::RwLock<u64> {
-    fn read(&self) -> impl Future<Output = u64> + Send + '_ {
-        async move { *self.read().await }
+    async fn read(&self) -> u64 {
+        *self.read().await
     }
-    fn write(&self) -> impl Future<Output = ()> + Send + '_ {
-        async move { *self.write().await += 1 }
+    async fn write(&self) {
+        *self.write().await += 1
     }
 }
 
@@ -443,7 +460,7 @@ fn mutex_async(cfg: &Config, rt: &Runtime) -> Table {
         FAMILY,
         "mutex_async",
         format!(
-            "Mutex, N async tasks on a {WORKERS}-worker tokio runtime each looping lock().await, counter += 1, unlock for {} ms",
+            "Mutex, N async tasks on a {WORKERS}-worker tokio runtime each looping lock (gosync: lock_async).await, counter += 1, unlock for {} ms",
             cfg.duration.as_millis()
         ),
         "Mops/s",
@@ -464,7 +481,7 @@ fn mutex_async(cfg: &Config, rt: &Runtime) -> Table {
         ];
         t.measure(cfg, col, "mutex async", rows);
     }
-    t.note("fairness here is per task");
+    t.note("fairness is per task: a task that finds the lock free never yields to the executor, so shares depend on the executor's scheduling as much as on the lock");
     t
 }
 
@@ -534,10 +551,7 @@ fn waitgroup(cfg: &Config, rt: &Runtime, go: Option<&GoProgram>) -> Table {
     }));
     rows.extend(go_row(go, cfg, "go sync.WaitGroup", &["-case=waitgroup"]));
     t.measure(cfg, 0, label, rows);
-    let rows = gosync_waitgroup_rows(cfg, rt, true);
-    if !rows.is_empty() {
-        t.measure(cfg, 1, label, rows);
-    }
+    t.measure(cfg, 1, label, gosync_waitgroup_rows(cfg, rt, true));
     t.note("crossbeam's wait() consumes the group: its row is new() + clone() + drop + wait()");
     t.note("async task: wait_async().await in one task on a 2-worker tokio runtime (no anchor has one)");
     t
@@ -577,35 +591,72 @@ fn once(cfg: &Config, go: Option<&GoProgram>) -> Table {
 }
 
 // ---------------------------------------------------------------------------------------
-// gosync rows for the types that are still being written.
-//
-// PENDING: each function below returns no rows until its gosync type exists; the code to
-// measure it is ready in the comment inside. To enable a row, replace the function's body
-// with that code.
+// gosync rows of RwMutex, WaitGroup and Once.
 
-/// gosync::RwMutex rows: threads (`is_async == false`) or tasks.
+/// gosync::RwMutex row: threads (`is_async == false`) or tasks.
 fn gosync_rwmutex_rows<'a>(
     cfg: &'a Config,
     rt: &'a Runtime,
     reads_pct: u32,
     is_async: bool,
 ) -> Vec<Contender<'a>> {
-    let _ = (cfg, rt, reads_pct, is_async);
-    Vec::new()
+    let row = if is_async {
+        Contender::subject("gosync::RwMutex", move || {
+            rw_async::<gosync::sync::RwMutex<u64>>(cfg, rt, RW_THREADS, reads_pct)
+        })
+    } else {
+        Contender::subject("gosync::RwMutex", move || {
+            rw::<gosync::sync::RwMutex<u64>>(cfg, RW_THREADS, reads_pct)
+        })
+    };
+    vec![row]
 }
 
-/// gosync::WaitGroup rows: add(1) + done() + wait() (`is_async == false`) or wait_async().
+/// gosync::WaitGroup row: add(1) + done() + wait() (`is_async == false`) or wait_async().
 fn gosync_waitgroup_rows<'a>(
     cfg: &'a Config,
     rt: &'a Runtime,
     is_async: bool,
 ) -> Vec<Contender<'a>> {
-    let _ = (cfg, rt, is_async);
-    Vec::new()
+    let row = if is_async {
+        Contender::subject("gosync::WaitGroup", move || {
+            let wg = gosync::sync::WaitGroup::new();
+            Some(ns_per_op_async(rt, cfg.op_duration, move |n| {
+                let wg = wg.clone();
+                async move {
+                    for _ in 0..n {
+                        wg.add(1);
+                        wg.done();
+                        wg.wait_async().await;
+                    }
+                }
+            }))
+        })
+    } else {
+        Contender::subject("gosync::WaitGroup", || {
+            let wg = gosync::sync::WaitGroup::new();
+            Some(ns_per_op(cfg.op_duration, |n| {
+                for _ in 0..n {
+                    let wg = black_box(&wg);
+                    wg.add(1);
+                    wg.done();
+                    wg.wait();
+                }
+            }))
+        })
+    };
+    vec![row]
 }
 
 /// gosync::Once row: call_once on a done Once.
 fn gosync_once_rows(cfg: &Config) -> Vec<Contender<'_>> {
-    let _ = cfg;
-    Vec::new()
+    vec![Contender::subject("gosync::Once", || {
+        let once = gosync::sync::Once::new();
+        once.call_once(|| {});
+        Some(ns_per_op(cfg.op_duration, |n| {
+            for _ in 0..n {
+                black_box(&once).call_once(|| {});
+            }
+        }))
+    })]
 }

@@ -386,9 +386,7 @@ mod threads_and_tasks {
         assert_eq!(waiting.len(), total);
         assert!(waiting.iter().all(|w| w.kind == WaitKind::Cond));
         assert_eq!(waiting.iter().filter(|w| w.is_async).count(), 2 * EACH + 1);
-        assert!(waiting
-            .iter()
-            .all(|w| w.location.file().ends_with("cond.rs")));
+        assert!(waiting.iter().all(|w| w.location.file() == file!()));
 
         let signalled = total - 2;
         for k in 0..signalled {
@@ -463,6 +461,44 @@ mod threads_and_tasks {
                 t.await.unwrap();
             }
         });
+    }
+
+    /// Each wait is recorded at its caller's location, and so is its re-lock: a woken waiter
+    /// queued on the mutex again is reported where it called `wait`, not inside gosync.
+    #[test]
+    fn waits_and_relocks_are_recorded_at_the_caller() {
+        let c = Arc::new(Cond::new(RawMutex::new()));
+        let t = {
+            let c = c.clone();
+            thread::spawn(move || {
+                c.locker().lock();
+                c.wait();
+                c.locker().unlock();
+            })
+        };
+        wait_until("the thread waits", || c.waiters() == 1);
+        let rec = c.waiting();
+        assert_eq!(rec[0].kind, WaitKind::Cond);
+        assert_eq!(rec[0].location.file(), file!());
+        assert!(!rec[0].is_async);
+
+        c.locker().lock();
+        let mut f = c.wait_async();
+        let line = line!() - 1;
+        assert!(poll_once(&mut f).is_pending()); // queued, the lock released
+        c.locker().lock();
+        c.broadcast(); // both woken; both need the lock we hold
+        assert!(poll_once(&mut f).is_pending());
+        wait_until("both re-lock", || c.locker().waiters() == 2);
+        let rec = c.locker().waiting();
+        assert!(rec.iter().all(|w| w.kind == WaitKind::Mutex));
+        assert!(rec.iter().all(|w| w.location.file() == file!()));
+        assert!(rec.iter().any(|w| w.is_async && w.location.line() == line));
+        c.locker().unlock();
+        wait_until("the task re-locks", || poll_once(&mut f).is_ready());
+        c.locker().unlock();
+        t.join().unwrap();
+        assert!(!c.locker().is_locked());
     }
 
     /// Spawns a thread that waits once on `c` and sets `woke` when it returns.

@@ -385,3 +385,51 @@ fn failed_try_lock_keeps_the_lock() {
     drop(g);
     assert!(!m.raw().is_locked());
 }
+
+/// Tasks that find the lock free never yield to their executor, so a woken task queued on
+/// the same worker could wait forever behind a task that keeps re-locking. A task does not
+/// barge past a woken waiter, and a starved one is handed the lock: every task gets a share.
+#[test]
+fn async_tasks_in_a_lock_loop_all_get_turns() {
+    const TASKS: usize = 4;
+    const TOTAL: usize = 100_000;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let m = Arc::new(Mutex::new(0usize));
+    // All tasks are running before the loop starts: a task that never yields keeps its
+    // worker, so a task still in the executor's queue would get nothing, lock or no lock.
+    let start = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let counts: Vec<usize> = rt.block_on(async {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let (m, start) = (m.clone(), start.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    let mut mine = 0;
+                    loop {
+                        let mut g = m.lock_async().await;
+                        if *g >= TOTAL {
+                            return mine;
+                        }
+                        *g += 1;
+                        mine += 1;
+                        if mine % 16 == 0 {
+                            // Await inside the critical section now and then, as real code does.
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut counts = Vec::new();
+        for t in tasks {
+            counts.push(t.await.unwrap());
+        }
+        counts
+    });
+    assert_eq!(counts.iter().sum::<usize>(), TOTAL);
+    let min = *counts.iter().min().unwrap();
+    assert!(min >= TOTAL / TASKS / 10, "a task was starved: {counts:?}");
+}

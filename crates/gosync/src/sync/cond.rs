@@ -262,7 +262,7 @@ impl<R: Deref<Target = RawRwMutex>> RLocker<R> {
     /// The read side of the lock `rw` points to.
     ///
     /// ```
-    /// use gosync::sync::{Locker, RLocker, RawRwMutex};
+    /// use gosync::sync::{RLocker, RawRwMutex};
     /// use std::sync::Arc;
     ///
     /// let rw = Arc::new(RawRwMutex::new());
@@ -577,7 +577,8 @@ impl<'a, T: ?Sized> CondGuard for RwMutexWriteGuard<'a, T> {
 ///   lock and signals afterwards) finds it there.
 /// * **FIFO, by generation.** Waiters are woken in the order they began to wait (a task begins
 ///   when its future is first polled); a signal wakes the waiter that has waited longest, and
-///   never one that began to wait after the signal.
+///   never one that began to wait after the signal. (A signal that a dropped wait passes on
+///   goes to the longest waiter at the time of the drop.)
 /// * **No spurious wake-ups** from the `Cond` itself. Still, wait in a loop that re-checks the
 ///   condition: between the wake-up and the re-lock, another locker may have changed the state.
 /// * `signal` and `broadcast` with nobody waiting do nothing; a `Cond` stores no wake-up for a
@@ -593,10 +594,12 @@ impl<'a, T: ?Sized> CondGuard for RwMutexWriteGuard<'a, T> {
 /// # Misuse
 ///
 /// Waiting without holding the lock is a bug (in Go, undefined behaviour). Here the wait calls
-/// the locker's unlock, so with a [`RawMutex`] it panics with
+/// the locker's unlock, so with a [`RawMutex`] that nobody holds it panics with
 /// `"sync: unlock of unlocked mutex"` (with an [`RLocker`], `"sync: RUnlock of unlocked
-/// RWMutex"`), and the `Cond`'s queue is left as it was. Go's Cond must not be copied after
-/// first use; a Rust `Cond` cannot be moved while anyone waits on it.
+/// RWMutex"`), and the `Cond`'s queue is left as it was. If someone else holds the lock, the
+/// wait releases it from under them, as Go's would, since neither lock has an owner. Go's
+/// `Cond` must not be copied after first use; a Rust `Cond` cannot be moved while anyone waits
+/// on it.
 ///
 /// # Cancel safety
 ///

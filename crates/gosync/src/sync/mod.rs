@@ -1,6 +1,6 @@
 //! Go's `sync` package: mutual exclusion locks, condition variables, wait groups and once.
 //!
-//! Every type here parks through the same waiter core ([`crate::sema`]), so a thread and an
+//! Every type here parks through the same waiter core, so a thread and an
 //! async task can wait on the same object, and each type's docs state the happens-before edge
 //! it provides in the words of the Go memory model.
 

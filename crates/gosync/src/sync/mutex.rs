@@ -265,7 +265,7 @@ impl RawMutex {
             let waiter = Waiter::new(origin, 0, since, None);
             let requeue = since.replace(waiter.since()).is_some();
             // `enqueue` gives up WOKEN only when it queues us.
-            let Some(ticket) = self.enqueue(waiter, awoke, requeue) else {
+            let Some(ticket) = self.enqueue(waiter, awoke, requeue, false) else {
                 continue;
             };
             // Queued: WOKEN was given up. A RETRY wake-up hands it back to us.
@@ -296,12 +296,22 @@ impl RawMutex {
     /// caller retries). `awoke`: the caller holds `WOKEN` and gives it up. A waiter that has
     /// waited before (`requeue`) goes back to the front, and marks the mutex starving if it has
     /// waited too long.
-    fn enqueue(&self, waiter: Arc<Waiter>, awoke: bool, requeue: bool) -> Option<Ticket> {
+    ///
+    /// `defer_to_woken`: also queue while the mutex is free but a woken waiter is about to take
+    /// it; that waiter will unlock later and, seeing `PARKED`, wake the head of the queue (or,
+    /// if it gives up, `abandon_wakeup` wakes the head instead), so no wake-up is missed.
+    fn enqueue(
+        &self,
+        waiter: Arc<Waiter>,
+        awoke: bool,
+        requeue: bool,
+        defer_to_woken: bool,
+    ) -> Option<Ticket> {
         let starved = requeue && starved(&waiter);
         let mut q = self.queue.lock();
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            if s & LOCKED == 0 {
+            if s & LOCKED == 0 && !(defer_to_woken && s & WOKEN != 0) {
                 return None;
             }
             let mut new = s | PARKED;
@@ -503,10 +513,15 @@ impl Future for LockFuture<'_> {
                 }
             }
         }
-        // A task does not spin: it would hold up its executor. It tries, then queues.
+        // A task does not spin: it would hold up its executor. It tries, then queues. Unlike a
+        // thread, it also does not barge past a waiter that `unlock` has just woken (WOKEN):
+        // that waiter may be a task queued on this very worker, which cannot run until we
+        // yield, so barging would let one task keep the lock forever and never let the woken
+        // one reach the starvation check. Queueing behind it costs a task switch, not a
+        // thread wake-up.
         loop {
             let s = m.state.load(Ordering::Relaxed);
-            if s & LOCKED == 0 {
+            if s & LOCKED == 0 && (awoke || s & WOKEN == 0) {
                 if m.try_barge(s, awoke) {
                     return Poll::Ready(());
                 }
@@ -514,7 +529,7 @@ impl Future for LockFuture<'_> {
             }
             let waiter = Waiter::new(this.origin, 0, this.since, Some(cx));
             let requeue = this.since.replace(waiter.since()).is_some();
-            match m.enqueue(waiter, awoke, requeue) {
+            match m.enqueue(waiter, awoke, requeue, !awoke) {
                 Some(ticket) => {
                     this.ticket = Some(ticket);
                     return Poll::Pending;
