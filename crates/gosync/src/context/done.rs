@@ -26,7 +26,7 @@ pub(super) fn wait_until(
         if let Some(err) = scope.err() {
             return Some(err);
         }
-        q.push(Waiter::new(origin, 0, None, None), false)
+        q.push(Waiter::new(origin, None, None), false)
     };
     if ticket.waiter().park(deadline).is_none() && scope.queue.lock().remove(&ticket) {
         return None;
@@ -115,7 +115,7 @@ impl Future for Done {
         if let Some(err) = this.scope.err() {
             return Poll::Ready(err);
         }
-        this.ticket = Some(q.push(Waiter::new(this.origin, 0, None, Some(cx)), false));
+        this.ticket = Some(q.push(Waiter::new(this.origin, None, Some(cx)), false));
         Poll::Pending
     }
 }

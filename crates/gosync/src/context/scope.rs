@@ -313,7 +313,7 @@ impl Scope {
                 if self.state.load(Ordering::Acquire) & PROPAGATING == 0 {
                     return;
                 }
-                q.push(Waiter::new(origin, 0, None, None), false)
+                q.push(Waiter::new(origin, None, None), false)
             };
             // Only `end_propagation` notifies, after clearing the bit; check again all the same.
             ticket.waiter().park(None);

@@ -97,8 +97,6 @@ enum Unparker {
 pub(crate) struct Waiter {
     /// `0` while waiting; the token it was notified with afterwards.
     token: AtomicU32,
-    /// A primitive-defined word, fixed at creation (reader or writer, permits wanted, ...).
-    tag: usize,
     kind: WaitKind,
     location: &'static Location<'static>,
     since: Instant,
@@ -109,29 +107,18 @@ impl Waiter {
     /// A waiter for the calling thread (`cx` is `None`) or for the task polled with `cx`.
     /// `since` carries over the start of an earlier wait by the same caller (a woken waiter that
     /// lost the race and queues again keeps its age, as in Go).
-    pub(crate) fn new(
-        what: Origin,
-        tag: usize,
-        since: Option<Instant>,
-        cx: Option<&Context<'_>>,
-    ) -> Arc<Self> {
+    pub(crate) fn new(what: Origin, since: Option<Instant>, cx: Option<&Context<'_>>) -> Arc<Self> {
         let unparker = match cx {
             None => Unparker::Thread(loom::thread::current()),
             Some(cx) => Unparker::Task(Some(cx.waker().clone())),
         };
         Arc::new(Waiter {
             token: AtomicU32::new(0),
-            tag,
             kind: what.kind,
             location: what.location,
             since: since.unwrap_or_else(loom::now),
             unparker: Mutex::new(unparker),
         })
-    }
-
-    /// The primitive-defined tag given at creation.
-    pub(crate) fn tag(&self) -> usize {
-        self.tag
     }
 
     /// When this waiter started waiting.

@@ -950,7 +950,7 @@ impl<'a> Registered<'a> {
     /// Queues a waiter for the calling thread (`cx` is `None`) or for the task polled with
     /// `cx`.
     fn enqueue(queue: &'a Queue, origin: Origin, cx: Option<&Context<'_>>) -> Self {
-        let waiter = Waiter::new(origin, 0, None, cx);
+        let waiter = Waiter::new(origin, None, cx);
         let ticket = queue.lock().push(waiter, false);
         Registered {
             queue,

@@ -136,7 +136,20 @@ impl RawMutex {
             .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            self.lock_slow(Origin::here(WaitKind::Mutex));
+            self.lock_slow(Origin::here(WaitKind::Mutex), true);
+        }
+    }
+
+    /// Locks the mutex for another primitive built on it (recorded as `origin`); with `spin`
+    /// false the thread parks at once instead of spinning first (see `RawRwMutex::lock`).
+    #[inline]
+    pub(crate) fn lock_as(&self, origin: Origin, spin: bool) {
+        if self
+            .state
+            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_slow(origin, spin);
         }
     }
 
@@ -194,6 +207,16 @@ impl RawMutex {
         }
     }
 
+    /// The async lock for another primitive built on this one, recorded as `origin`.
+    pub(crate) fn lock_async_as(&self, origin: Origin) -> LockFuture<'_> {
+        LockFuture {
+            mutex: self,
+            origin,
+            ticket: None,
+            since: None,
+        }
+    }
+
     /// Unlocks the mutex, waking a waiter if there is one.
     ///
     /// # Panics
@@ -240,7 +263,7 @@ impl RawMutex {
     }
 
     #[cold]
-    fn lock_slow(&self, origin: Origin) {
+    fn lock_slow(&self, origin: Origin, spin: bool) {
         let mut backoff = Backoff::new();
         let mut awoke = false;
         let mut since = None;
@@ -252,7 +275,7 @@ impl RawMutex {
                 }
                 continue;
             }
-            if s & STARVING == 0 && backoff.snooze() {
+            if spin && s & STARVING == 0 && backoff.snooze() {
                 // Tell `unlock` not to wake a sleeper: we are awake and will take the lock.
                 if !awoke && s & (WOKEN | PARKED) == PARKED {
                     awoke = self
@@ -262,7 +285,7 @@ impl RawMutex {
                 }
                 continue;
             }
-            let waiter = Waiter::new(origin, 0, since, None);
+            let waiter = Waiter::new(origin, since, None);
             let requeue = since.replace(waiter.since()).is_some();
             // `enqueue` gives up WOKEN only when it queues us.
             let Some(ticket) = self.enqueue(waiter, awoke, requeue, false) else {
@@ -527,7 +550,7 @@ impl Future for LockFuture<'_> {
                 }
                 continue;
             }
-            let waiter = Waiter::new(this.origin, 0, this.since, Some(cx));
+            let waiter = Waiter::new(this.origin, this.since, Some(cx));
             let requeue = this.since.replace(waiter.since()).is_some();
             match m.enqueue(waiter, awoke, requeue, !awoke) {
                 Some(ticket) => {

@@ -293,7 +293,7 @@ impl Once {
                 Err(DONE) => return,
                 Err(_) => {
                     self.check_recursion();
-                    let waiter = Waiter::new(origin, 0, None, None);
+                    let waiter = Waiter::new(origin, None, None);
                     let Some(ticket) = self.enqueue(waiter) else {
                         continue;
                     };
@@ -473,7 +473,7 @@ where
                         Err(_) => {
                             this.state = Step::Start;
                             once.check_recursion();
-                            let waiter = Waiter::new(this.origin, 0, None, Some(cx));
+                            let waiter = Waiter::new(this.origin, None, Some(cx));
                             if let Some(ticket) = once.enqueue(waiter) {
                                 this.state = Step::Waiting(ticket);
                                 return Poll::Pending;

@@ -372,7 +372,7 @@ impl WaitGroup {
 
     #[cold]
     fn wait_slow(&self, origin: Origin) {
-        let waiter = Waiter::new(origin, 0, None, None);
+        let waiter = Waiter::new(origin, None, None);
         let Some(ticket) = self.enqueue(waiter) else {
             return;
         };
@@ -475,7 +475,7 @@ impl Future for WaitGroupFuture<'_> {
         if counter(wg.inner.state.load(Ordering::Acquire)) == 0 {
             return Poll::Ready(());
         }
-        let waiter = Waiter::new(this.origin, 0, None, Some(cx));
+        let waiter = Waiter::new(this.origin, None, Some(cx));
         match wg.enqueue(waiter) {
             Some(ticket) => {
                 this.ticket = Some(ticket);
