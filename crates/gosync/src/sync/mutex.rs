@@ -84,7 +84,18 @@ pub const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
 pub struct RawMutex {
     state: AtomicU32,
     queue: Queue,
+    /// When `unlock` last woke a waiter, in nanoseconds since [`epoch`]: a hint for tasks
+    /// deciding whether to barge past it (see `LockFuture::poll`). A plain std atomic, not a
+    /// loom one: it orders nothing.
+    woken_at: std::sync::atomic::AtomicU64,
+    /// How many times a task has barged past the waiter `unlock` last woke; written only by
+    /// the lock holder (and reset by the waker), so plain loads and stores suffice.
+    barges: std::sync::atomic::AtomicU32,
 }
+
+/// A task barging past a woken waiter reads the clock only every this many times (reading the
+/// clock costs as much as a lock).
+const BARGE_CHECK: u32 = if cfg!(loom) { 1 } else { 64 };
 
 impl Default for RawMutex {
     fn default() -> Self {
@@ -109,6 +120,8 @@ impl RawMutex {
         RawMutex {
             state: AtomicU32::new(0),
             queue: Queue::new(),
+            woken_at: std::sync::atomic::AtomicU64::new(0),
+            barges: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -118,6 +131,8 @@ impl RawMutex {
         RawMutex {
             state: AtomicU32::new(0),
             queue: Queue::new(),
+            woken_at: std::sync::atomic::AtomicU64::new(0),
+            barges: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -421,6 +436,7 @@ impl RawMutex {
             let new = if s & WOKEN != 0 {
                 s & !LOCKED
             } else {
+                self.mark_woken();
                 let mut new = (s & !LOCKED) | WOKEN;
                 if q.len() == 1 {
                     new &= !PARKED;
@@ -452,6 +468,7 @@ impl RawMutex {
             let wake_next = s & LOCKED == 0 && !q.is_empty();
             let mut new = s & !WOKEN;
             if wake_next {
+                self.mark_woken();
                 new |= WOKEN;
                 if q.len() == 1 {
                     new &= !PARKED;
@@ -474,6 +491,37 @@ impl RawMutex {
         }
     }
 
+    fn mark_woken(&self) {
+        self.woken_at
+            .store(nanos_since_epoch(), std::sync::atomic::Ordering::Relaxed);
+        self.barges.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a task may barge past the woken waiter now: yes, unless it has been left
+    /// waiting too long (checked every `BARGE_CHECK` barges).
+    fn may_barge_past_woken(&self) -> bool {
+        let n = self.barges.load(std::sync::atomic::Ordering::Relaxed);
+        n % BARGE_CHECK != BARGE_CHECK - 1 || !self.woken_too_long()
+    }
+
+    /// Counts a barge past the woken waiter (called by the new holder).
+    fn count_barge(&self) {
+        let n = self.barges.load(std::sync::atomic::Ordering::Relaxed);
+        self.barges
+            .store(n.wrapping_add(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the waiter that `unlock` last woke has been left waiting for the lock for
+    /// longer than the starvation threshold.
+    fn woken_too_long(&self) -> bool {
+        #[cfg(loom)]
+        if loom::FORCE_STARVED.load(std::sync::atomic::Ordering::Relaxed) {
+            return true;
+        }
+        let at = self.woken_at.load(std::sync::atomic::Ordering::Relaxed);
+        nanos_since_epoch().saturating_sub(at) >= STARVATION_THRESHOLD.as_nanos() as u64
+    }
+
     /// A queued async waiter gave up: leave the queue, or pass on what it was given.
     fn cancel(&self, ticket: &Ticket) {
         let mut q = self.queue.lock();
@@ -490,6 +538,16 @@ impl RawMutex {
             _ => self.abandon_wakeup(),
         }
     }
+}
+
+/// A fixed instant the `woken_at` stamps count from.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(loom::now)
+}
+
+fn nanos_since_epoch() -> u64 {
+    loom::now().saturating_duration_since(epoch()).as_nanos() as u64
 }
 
 fn starved(w: &Waiter) -> bool {
@@ -536,23 +594,29 @@ impl Future for LockFuture<'_> {
                 }
             }
         }
-        // A task does not spin: it would hold up its executor. It tries, then queues. Unlike a
-        // thread, it also does not barge past a waiter that `unlock` has just woken (WOKEN):
-        // that waiter may be a task queued on this very worker, which cannot run until we
-        // yield, so barging would let one task keep the lock forever and never let the woken
-        // one reach the starvation check. Queueing behind it costs a task switch, not a
-        // thread wake-up.
+        // A task does not spin: it would hold up its executor. It tries, then queues.
+        //
+        // It barges past a waiter that `unlock` has woken (WOKEN), as a thread does, but only
+        // for about the starvation threshold: that waiter may be a task queued on this very worker,
+        // which cannot run until we yield, so unlimited barging would let one task keep the
+        // lock forever without the woken one ever reaching the starvation check. After 1 ms
+        // the task queues behind it instead (and yields), as Go's starvation mode would have
+        // newcomers do.
         loop {
             let s = m.state.load(Ordering::Relaxed);
-            if s & LOCKED == 0 && (awoke || s & WOKEN == 0) {
+            let past_woken = !awoke && s & WOKEN != 0;
+            if s & LOCKED == 0 && (!past_woken || m.may_barge_past_woken()) {
                 if m.try_barge(s, awoke) {
+                    if past_woken {
+                        m.count_barge();
+                    }
                     return Poll::Ready(());
                 }
                 continue;
             }
             let waiter = Waiter::new(this.origin, this.since, Some(cx));
             let requeue = this.since.replace(waiter.since()).is_some();
-            match m.enqueue(waiter, awoke, requeue, !awoke) {
+            match m.enqueue(waiter, awoke, requeue, !awoke && !m.may_barge_past_woken()) {
                 Some(ticket) => {
                     this.ticket = Some(ticket);
                     return Poll::Pending;
