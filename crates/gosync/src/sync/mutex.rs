@@ -18,10 +18,13 @@
 //!
 //! | bit        | set by                                   | cleared by                          |
 //! |------------|------------------------------------------|-------------------------------------|
-//! | `LOCKED`   | a locker's CAS                           | `unlock` (kept set on a hand-off)   |
+//! | `LOCKED`   | a locker's CAS, or `unlock` for the head on a hand-off | `unlock` (one `fetch_sub`) |
 //! | `WOKEN`    | `unlock` waking a waiter, or a spinner   | that waiter or spinner, when it locks or parks |
 //! | `STARVING` | a starved waiter, or `unlock` on hand-off | `unlock` on hand-off, a cancelled last waiter |
 //! | `PARKED`   | a waiter, under the queue lock           | whoever empties the queue, under the queue lock |
+//!
+//! While `STARVING` is set the mutex counts as held even with `LOCKED` clear: the lock is owed
+//! to the head of the queue, and no one may barge.
 //!
 //! `WOKEN` means "someone is already awake and about to compete for the lock, don't wake
 //! another": it saves a wake-up (tens of microseconds for a thread) on every unlock while
@@ -239,17 +242,17 @@ impl RawMutex {
     /// With `"sync: unlock of unlocked mutex"` if the mutex is not locked.
     #[inline]
     pub fn unlock(&self) {
-        if let Err(s) = self
-            .state
-            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
-        {
-            self.unlock_slow(s);
+        // One atomic operation, as Go's: drop the lock bit, then look at what was there.
+        let prev = self.state.fetch_sub(LOCKED, Ordering::Release);
+        if prev != LOCKED {
+            self.unlock_slow(prev);
         }
     }
 
     /// Whether the mutex is locked right now.
     pub fn is_locked(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & LOCKED != 0
+        // While a hand-off is under way the lock bit is briefly clear, but the lock is owed.
+        self.state.load(Ordering::Relaxed) & (LOCKED | STARVING) != 0
     }
 
     /// Whether the mutex is in starvation mode (the seed's `IsStarving`).
@@ -284,7 +287,8 @@ impl RawMutex {
         let mut since = None;
         loop {
             let s = self.state.load(Ordering::Relaxed);
-            if s & LOCKED == 0 {
+            // In starvation mode the lock belongs to the head waiter even while unlocked.
+            if s & (LOCKED | STARVING) == 0 {
                 if self.try_barge(s, awoke) {
                     return;
                 }
@@ -349,7 +353,7 @@ impl RawMutex {
         let mut q = self.queue.lock();
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            if s & LOCKED == 0 && !(defer_to_woken && s & WOKEN != 0) {
+            if s & (LOCKED | STARVING) == 0 && !(defer_to_woken && s & WOKEN != 0) {
                 return None;
             }
             let mut new = s | PARKED;
@@ -370,86 +374,63 @@ impl RawMutex {
     }
 
     #[cold]
-    fn unlock_slow(&self, mut s: u32) {
-        loop {
-            if s & LOCKED == 0 {
-                panic!("sync: unlock of unlocked mutex");
-            }
-            // Nobody to wake, or someone already awake: just drop the lock bit.
-            if s & STARVING == 0 && (s & PARKED == 0 || s & WOKEN != 0) {
-                match self.state.compare_exchange_weak(
-                    s,
-                    s & !LOCKED,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return,
-                    Err(now) => s = now,
-                }
-                continue;
-            }
-            break;
+    fn unlock_slow(&self, prev: u32) {
+        if prev & LOCKED == 0 {
+            // Undo the subtraction so the mutex stays usable after the panic is caught.
+            self.state.fetch_add(LOCKED, Ordering::Relaxed);
+            panic!("sync: unlock of unlocked mutex");
         }
-        self.release_locked(self.queue.lock());
+        if !needs_wake(prev & !LOCKED) {
+            return;
+        }
+        self.wake_after_unlock(self.queue.lock());
     }
 
-    /// With the queue locked and the mutex held by the caller: unlock, handing the lock to the
-    /// head waiter in starvation mode, or waking it to compete in normal mode.
-    fn release_locked(&self, mut q: Locked<'_>) {
+    /// With the queue locked, after the lock bit was cleared: in starvation mode (or if the
+    /// head has starved) hand the lock to the head waiter, setting the lock bit for it;
+    /// otherwise wake the head to compete, unless the lock was taken or someone is awake.
+    fn wake_after_unlock(&self, mut q: Locked<'_>) {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            let Some(head) = q.front() else {
-                // The last waiter gave up meanwhile.
-                let new = s & !(LOCKED | PARKED | STARVING);
-                match self
-                    .state
-                    .compare_exchange_weak(s, new, Ordering::Release, Ordering::Relaxed)
-                {
-                    Ok(_) => return,
-                    Err(now) => {
-                        s = now;
-                        continue;
-                    }
-                }
-            };
-            let head_starved = starved(head);
-            if s & STARVING != 0 || head_starved {
-                // Hand-off: the lock stays LOCKED and now belongs to the head waiter.
-                let n = q.notify_front(HANDOFF).expect("head exists");
-                let rest = !q.is_empty();
-                let mut bits = 0;
-                if rest {
-                    bits |= PARKED;
-                    if head_starved {
-                        bits |= STARVING;
-                    }
-                }
-                self.state
-                    .fetch_update(Ordering::Release, Ordering::Relaxed, |s| {
-                        Some((s & !(PARKED | STARVING)) | bits)
-                    })
-                    .ok();
-                drop(q);
-                n.wake();
+            if !needs_wake(s) {
                 return;
             }
-            let new = if s & WOKEN != 0 {
-                s & !LOCKED
+            let Some(head) = q.front() else {
+                // PARKED and STARVING are cleared with the queue's last waiter; never here.
+                debug_assert!(false, "PARKED with an empty queue");
+                return;
+            };
+            let head_starved = starved(head);
+            let rest = q.len() > 1;
+            let (new, token) = if s & STARVING != 0 || head_starved {
+                // Hand-off. In starvation mode no one may take the unlocked mutex, so the lock
+                // bit is still clear; set it for the head, which now owns the lock.
+                let mut new = (s | LOCKED) & !(PARKED | STARVING);
+                if rest {
+                    new |= PARKED;
+                    if head_starved {
+                        new |= STARVING;
+                    }
+                }
+                (new, HANDOFF)
             } else {
-                self.mark_woken();
-                let mut new = (s & !LOCKED) | WOKEN;
-                if q.len() == 1 {
+                let mut new = s | WOKEN;
+                if !rest {
                     new &= !PARKED;
                 }
-                new
+                (new, RETRY)
             };
+            // Acquire: on a hand-off we pass on the lock, so we must first acquire whatever the
+            // last holder released (it may be a barger that came and went since our unlock).
             match self
                 .state
-                .compare_exchange_weak(s, new, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) if s & WOKEN != 0 => return,
                 Ok(_) => {
-                    let n = q.notify_front(RETRY).expect("head exists");
+                    if token == RETRY {
+                        self.mark_woken();
+                    }
+                    let n = q.notify_front(token).expect("head exists");
                     drop(q);
                     n.wake();
                     return;
@@ -462,33 +443,9 @@ impl RawMutex {
     /// A waiter that was woken to compete (`RETRY`, holding `WOKEN`) gave up: clear `WOKEN`
     /// and, if the mutex is free and others wait, wake the next one in its place.
     fn abandon_wakeup(&self) {
-        let mut q = self.queue.lock();
-        let mut s = self.state.load(Ordering::Relaxed);
-        loop {
-            let wake_next = s & LOCKED == 0 && !q.is_empty();
-            let mut new = s & !WOKEN;
-            if wake_next {
-                self.mark_woken();
-                new |= WOKEN;
-                if q.len() == 1 {
-                    new &= !PARKED;
-                }
-            }
-            match self
-                .state
-                .compare_exchange_weak(s, new, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    if wake_next {
-                        let n = q.notify_front(RETRY).expect("queue is not empty");
-                        drop(q);
-                        n.wake();
-                    }
-                    return;
-                }
-                Err(now) => s = now,
-            }
-        }
+        let q = self.queue.lock();
+        self.state.fetch_and(!WOKEN, Ordering::Relaxed);
+        self.wake_after_unlock(q);
     }
 
     fn mark_woken(&self) {
@@ -550,6 +507,14 @@ fn nanos_since_epoch() -> u64 {
     loom::now().saturating_duration_since(epoch()).as_nanos() as u64
 }
 
+/// Whether an unlock that left state `s` must wake or hand off: only if the mutex is not held
+/// again already, and either starving (the head is owed the lock) or with parked waiters and
+/// no one awake to take it.
+#[inline]
+fn needs_wake(s: u32) -> bool {
+    s & LOCKED == 0 && (s & STARVING != 0 || s & (PARKED | WOKEN) == PARKED)
+}
+
 fn starved(w: &Waiter) -> bool {
     #[cfg(loom)]
     if loom::FORCE_STARVED.load(std::sync::atomic::Ordering::Relaxed) {
@@ -605,7 +570,7 @@ impl Future for LockFuture<'_> {
         loop {
             let s = m.state.load(Ordering::Relaxed);
             let past_woken = !awoke && s & WOKEN != 0;
-            if s & LOCKED == 0 && (!past_woken || m.may_barge_past_woken()) {
+            if s & (LOCKED | STARVING) == 0 && (!past_woken || m.may_barge_past_woken()) {
                 if m.try_barge(s, awoke) {
                     if past_woken {
                         m.count_barge();
