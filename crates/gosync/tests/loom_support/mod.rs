@@ -24,6 +24,19 @@ struct Guarded {
 unsafe impl Sync for Guarded {}
 
 impl Guarded {
+    fn new() -> Arc<Self> {
+        Arc::new(Guarded {
+            m: RawMutex::new(),
+            v: UnsafeCell::new(0),
+        })
+    }
+
+    /// The counter; call with the mutex held or after every other thread has joined.
+    fn value(&self) -> usize {
+        // SAFETY: no concurrent writer, per the caller's contract (checked by loom).
+        self.v.with(|p| unsafe { *p })
+    }
+
     fn incr(&self) {
         // SAFETY: called with the mutex held.
         self.v.with_mut(|p| unsafe { *p += 1 });
@@ -34,10 +47,7 @@ impl Guarded {
 /// reports a data race if the unlock→lock edge is missing, and a deadlock if a wake-up is lost.
 pub fn mutex_models() {
     loom::model(|| {
-        let g = Arc::new(Guarded {
-            m: RawMutex::new(),
-            v: UnsafeCell::new(0),
-        });
+        let g = Guarded::new();
         let g2 = g.clone();
         let t = thread::spawn(move || {
             g2.m.lock();
@@ -49,14 +59,11 @@ pub fn mutex_models() {
         g.m.unlock();
         t.join().unwrap();
         g.m.lock();
-        assert_eq!(g.v.with(|p| unsafe { *p }), 2);
+        assert_eq!(g.value(), 2);
         g.m.unlock();
     });
     loom::model(|| {
-        let g = Arc::new(Guarded {
-            m: RawMutex::new(),
-            v: UnsafeCell::new(0),
-        });
+        let g = Guarded::new();
         let g2 = g.clone();
         let t = thread::spawn(move || {
             loom::future::block_on(async {
@@ -70,7 +77,7 @@ pub fn mutex_models() {
         g.m.unlock();
         t.join().unwrap();
         assert!(g.m.try_lock());
-        assert_eq!(g.v.with(|p| unsafe { *p }), 2);
+        assert_eq!(g.value(), 2);
         g.m.unlock();
     });
 }
@@ -81,10 +88,7 @@ pub fn three_party_model() {
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(2);
     b.check(|| {
-        let g = Arc::new(Guarded {
-            m: RawMutex::new(),
-            v: UnsafeCell::new(0),
-        });
+        let g = Guarded::new();
         let ts: Vec<_> = (0..2)
             .map(|i| {
                 let g = g.clone();
@@ -105,7 +109,7 @@ pub fn three_party_model() {
         }
         assert!(!g.m.is_woken(), "a WOKEN bit was left behind");
         assert!(g.m.try_lock());
-        assert_eq!(g.v.with(|p| unsafe { *p }), 4);
+        assert_eq!(g.value(), 4);
         g.m.unlock();
     });
 }
