@@ -61,5 +61,8 @@ pub fn __loom_force_starvation(on: bool) {
     loom::FORCE_STARVED.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+pub mod chan;
 pub mod context;
 pub mod sync;
+
+mod macros;

@@ -53,11 +53,19 @@ pub enum WaitKind {
     Once,
     /// `Context::done` / `Context::wait`.
     Context,
+    /// A channel send (`Chan::send`, `send_async`).
+    ChanSend,
+    /// A channel receive (`Chan::recv`, `recv_async`).
+    ChanRecv,
+    /// A `select!` / `select_async!` / `Select` waiting on several channel operations.
+    Select,
+    /// An operation on a nil channel, which blocks forever.
+    NilChan,
 }
 
 /// What a wait is for and where it was called from.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Origin {
+pub struct Origin {
     pub(crate) kind: WaitKind,
     pub(crate) location: &'static Location<'static>,
 }
@@ -87,6 +95,21 @@ pub struct WaitRecord {
     pub is_async: bool,
 }
 
+/// The token of a waiter that has been claimed but not yet completed (see [`Waiter::claim`]).
+pub(crate) const CLAIMED: u32 = u32::MAX;
+
+/// The token of a waiter whose owner gave up before anyone claimed it (see
+/// [`Waiter::abandon`]).
+pub(crate) const ABANDONED: u32 = u32::MAX - 1;
+
+/// The outcome of [`Waiter::abandon`].
+pub(crate) enum Abandon {
+    /// Nobody had claimed the waiter; now nobody can.
+    Abandoned,
+    /// A peer completed the waiter first, with this token.
+    Completed(u32),
+}
+
 /// How a waiter is woken.
 enum Unparker {
     Thread(loom::thread::Thread),
@@ -94,7 +117,7 @@ enum Unparker {
 }
 
 /// One blocked thread or task.
-pub(crate) struct Waiter {
+pub struct Waiter {
     /// `0` while waiting; the token it was notified with afterwards.
     token: AtomicU32,
     kind: WaitKind,
@@ -131,9 +154,51 @@ impl Waiter {
     #[inline]
     pub(crate) fn token(&self) -> Option<u32> {
         match self.token.load(Ordering::Acquire) {
-            0 => None,
+            0 | CLAIMED | ABANDONED => None,
             t => Some(t),
         }
+    }
+
+    /// Whether nobody has claimed or notified this waiter yet.
+    #[inline]
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.token.load(Ordering::Relaxed) == 0
+    }
+
+    /// Claims the waiter for completion: of all parties that try (the channels a `select` waits
+    /// on, and the waiter itself when it gives up), exactly one succeeds. Whoever succeeds must
+    /// finish with [`Waiter::complete`], unless it is the waiter itself. A claimed waiter reads
+    /// as not notified yet, so its owner keeps waiting until the completion arrives.
+    #[inline]
+    pub(crate) fn claim(&self) -> bool {
+        self.token
+            .compare_exchange(0, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Gives the waiter up on behalf of its owner (a dropped future with several queued arms,
+    /// each calling this): the first call claims it for good, so no peer can complete it; if a
+    /// peer claimed it first, waits for that completion and returns its token. Idempotent.
+    pub(crate) fn abandon(&self) -> Abandon {
+        loop {
+            match self
+                .token
+                .compare_exchange(0, ABANDONED, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) | Err(ABANDONED) => return Abandon::Abandoned,
+                Err(CLAIMED) => loom::thread::yield_now(),
+                Err(t) => return Abandon::Completed(t),
+            }
+        }
+    }
+
+    /// Completes a waiter this caller claimed, giving it `token` (non-zero, not `CLAIMED`).
+    /// Wake it with the returned [`Notified`] once locks are released.
+    #[inline]
+    pub(crate) fn complete(self: &Arc<Self>, token: u32) -> Notified {
+        debug_assert!(token != 0 && token != CLAIMED);
+        self.token.store(token, Ordering::Release);
+        Notified(self.clone())
     }
 
     /// Blocks the calling thread (which must be the one that created this waiter) until it is

@@ -1,0 +1,324 @@
+//! The channel core: a buffer and two queues of waiters behind one lock, as in Go's
+//! `runtime/chan.go`.
+//!
+//! * A waiter is a [`Slot`]: the [`Waiter`] of a blocked thread or task (shared by every arm of
+//!   a `select`), the arm's index, and room for the value — the value to give for a sender, the
+//!   value received for a receiver.
+//! * Whoever completes a waiter first **claims** it (one CAS on the waiter, so of all the
+//!   channels a select waits on exactly one wins), then moves the value into or out of the
+//!   slot, then **completes** it with a token saying which arm fired and whether the channel
+//!   was closed, all under this channel's lock; the wake-up happens after the lock is released.
+//! * A send that finds a waiting receiver hands the value straight to it; a receive that finds
+//!   a waiting sender on a full buffer takes the oldest buffered value and moves the sender's
+//!   value to the back, so FIFO order holds and the sender completes at once.
+//! * A queued slot whose waiter was claimed elsewhere (a select that fired on another channel,
+//!   a future that was dropped) is stale: it is dropped when met, and removed by its owner.
+
+use std::collections::VecDeque;
+
+use super::lock::{Guard, Lock};
+use crate::loom::{self, Arc, UnsafeCell};
+use crate::sema::{Notified, Waiter};
+
+/// The token a completed waiter receives: which arm fired and whether the channel was closed.
+#[inline]
+pub(crate) fn token(arm: u32, closed: bool) -> u32 {
+    debug_assert!(arm < (1 << 30));
+    1 + ((arm << 1) | closed as u32)
+}
+
+/// The arm and the closed flag of a token.
+#[inline]
+pub(crate) fn decode(token: u32) -> (u32, bool) {
+    let x = token - 1;
+    (x >> 1, x & 1 == 1)
+}
+
+/// One waiting operation in a channel's queue.
+pub(crate) struct Slot<T> {
+    pub(crate) waiter: Arc<Waiter>,
+    pub(crate) arm: u32,
+    value: UnsafeCell<Option<T>>,
+}
+
+// SAFETY: the value moves between threads only through the claim protocol (see `take`/`put`),
+// so a `Slot<T>` is as thread-safe as `T` is sendable.
+unsafe impl<T: Send> Send for Slot<T> {}
+// SAFETY: as above: `value` is touched by one party at a time, ordered by the waiter's token.
+unsafe impl<T: Send> Sync for Slot<T> {}
+
+impl<T> Slot<T> {
+    pub(crate) fn new(waiter: Arc<Waiter>, arm: u32, value: Option<T>) -> Arc<Self> {
+        Arc::new(Slot {
+            waiter,
+            arm,
+            value: UnsafeCell::new(value),
+        })
+    }
+
+    /// Takes the value out.
+    ///
+    /// # Safety
+    /// The caller has exclusive access to the value: it claimed the waiter (and has not
+    /// completed it yet), or it owns the waiter and the slot is in no queue, or it owns the
+    /// waiter and has seen its completion token.
+    pub(crate) unsafe fn take(&self) -> Option<T> {
+        // SAFETY: exclusive access per this function's contract.
+        self.value.with_mut(|p| unsafe { (*p).take() })
+    }
+
+    /// Puts a value in.
+    ///
+    /// # Safety
+    /// As for [`Slot::take`].
+    unsafe fn put(&self, value: T) {
+        // SAFETY: exclusive access per this function's contract.
+        self.value.with_mut(|p| unsafe { *p = Some(value) })
+    }
+}
+
+/// What a send found.
+pub(crate) enum SendNow<T> {
+    /// Handed to a receiver (wake it after unlocking) or buffered.
+    Sent(Option<Notified>),
+    /// The channel is closed; the value comes back.
+    Closed(T),
+    /// No receiver and no room; the value comes back.
+    Full(T),
+}
+
+/// What a receive found.
+pub(crate) enum RecvNow<T> {
+    /// A value, and perhaps a sender to wake after unlocking.
+    Got(T, Option<Notified>),
+    /// Closed and drained.
+    Closed,
+    /// Nothing to receive yet.
+    Empty,
+}
+
+/// Everything the channel lock guards.
+pub(crate) struct State<T> {
+    buf: VecDeque<T>,
+    cap: usize,
+    closed: bool,
+    recvq: VecDeque<Arc<Slot<T>>>,
+    sendq: VecDeque<Arc<Slot<T>>>,
+}
+
+/// Takes the first waiter of `q` that is not `skip` and can be claimed; drops stale ones.
+fn claim_peer<T>(q: &mut VecDeque<Arc<Slot<T>>>, skip: Option<&Waiter>) -> Option<Arc<Slot<T>>> {
+    let mut i = 0;
+    while i < q.len() {
+        if skip.is_some_and(|own| std::ptr::eq(own, &*q[i].waiter)) {
+            i += 1;
+            continue;
+        }
+        let slot = q.remove(i).expect("index in range");
+        if slot.waiter.claim() {
+            return Some(slot);
+        }
+    }
+    None
+}
+
+/// Whether `q` holds a waiter other than `skip` that nobody has claimed.
+fn has_peer<T>(q: &VecDeque<Arc<Slot<T>>>, skip: Option<&Waiter>) -> bool {
+    q.iter()
+        .any(|s| s.waiter.is_waiting() && !skip.is_some_and(|own| std::ptr::eq(own, &*s.waiter)))
+}
+
+fn remove_from<T>(q: &mut VecDeque<Arc<Slot<T>>>, slot: &Arc<Slot<T>>) -> bool {
+    match q.iter().position(|s| Arc::ptr_eq(s, slot)) {
+        Some(i) => {
+            q.remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
+impl<T> State<T> {
+    /// Sends `value` if a receiver waits or the buffer has room. `skip` is a select's own
+    /// waiter, which must not rendezvous with itself.
+    pub(crate) fn send_now(&mut self, value: T, skip: Option<&Waiter>) -> SendNow<T> {
+        if self.closed {
+            return SendNow::Closed(value);
+        }
+        if let Some(r) = claim_peer(&mut self.recvq, skip) {
+            // SAFETY: we hold the claim on `r`'s waiter.
+            unsafe { r.put(value) };
+            return SendNow::Sent(Some(r.waiter.complete(token(r.arm, false))));
+        }
+        if self.buf.len() < self.cap {
+            self.buf.push_back(value);
+            return SendNow::Sent(None);
+        }
+        SendNow::Full(value)
+    }
+
+    /// Receives from the buffer or from a waiting sender.
+    pub(crate) fn recv_now(&mut self, skip: Option<&Waiter>) -> RecvNow<T> {
+        if let Some(v) = self.buf.pop_front() {
+            // The buffer had been full if a sender waits: its value takes the freed place.
+            let mut woken = None;
+            if self.buf.len() < self.cap {
+                if let Some(s) = claim_peer(&mut self.sendq, skip) {
+                    // SAFETY: we hold the claim on `s`'s waiter.
+                    let sv = unsafe { s.take() }.expect("a queued sender holds its value");
+                    self.buf.push_back(sv);
+                    woken = Some(s.waiter.complete(token(s.arm, false)));
+                }
+            }
+            return RecvNow::Got(v, woken);
+        }
+        if let Some(s) = claim_peer(&mut self.sendq, skip) {
+            // SAFETY: we hold the claim on `s`'s waiter.
+            let v = unsafe { s.take() }.expect("a queued sender holds its value");
+            return RecvNow::Got(v, Some(s.waiter.complete(token(s.arm, false))));
+        }
+        if self.closed {
+            RecvNow::Closed
+        } else {
+            RecvNow::Empty
+        }
+    }
+
+    /// Whether a send would complete now (including by failing on a closed channel).
+    pub(crate) fn send_ready(&self, skip: Option<&Waiter>) -> bool {
+        self.closed || self.buf.len() < self.cap || has_peer(&self.recvq, skip)
+    }
+
+    /// Whether a receive would complete now (including by reporting closed).
+    pub(crate) fn recv_ready(&self, skip: Option<&Waiter>) -> bool {
+        !self.buf.is_empty() || self.closed || has_peer(&self.sendq, skip)
+    }
+
+    pub(crate) fn push_send(&mut self, slot: Arc<Slot<T>>) {
+        self.sendq.push_back(slot);
+    }
+
+    pub(crate) fn push_recv(&mut self, slot: Arc<Slot<T>>) {
+        self.recvq.push_back(slot);
+    }
+
+    /// Removes `slot` from whichever queue holds it.
+    pub(crate) fn remove(&mut self, slot: &Arc<Slot<T>>) -> bool {
+        remove_from(&mut self.recvq, slot) || remove_from(&mut self.sendq, slot)
+    }
+
+    /// Returns a value that was handed to a receiver which then went away (a dropped future):
+    /// to the next waiting receiver, else to the head of the buffer (even past capacity), so
+    /// that it is the next value received and nothing is lost.
+    pub(crate) fn put_back(&mut self, value: T) -> Option<Notified> {
+        if let Some(r) = claim_peer(&mut self.recvq, None) {
+            // SAFETY: we hold the claim on `r`'s waiter.
+            unsafe { r.put(value) };
+            return Some(r.waiter.complete(token(r.arm, false)));
+        }
+        self.buf.push_front(value);
+        None
+    }
+
+    /// Closes the channel: every waiting receiver and sender is completed as closed (senders
+    /// keep their value in their slot, to return it). `false` if it was closed already.
+    pub(crate) fn close(&mut self, woken: &mut Vec<Notified>) -> bool {
+        if self.closed {
+            return false;
+        }
+        self.closed = true;
+        for q in [&mut self.recvq, &mut self.sendq] {
+            for slot in q.drain(..) {
+                if slot.waiter.claim() {
+                    woken.push(slot.waiter.complete(token(slot.arm, true)));
+                }
+            }
+        }
+        true
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+/// A channel: its state behind its lock.
+pub(crate) struct Inner<T> {
+    state: Lock<State<T>>,
+    cap: usize,
+}
+
+/// The buffer could not be allocated.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NoMemory;
+
+impl<T> Inner<T> {
+    pub(crate) fn new(cap: usize) -> Result<Self, NoMemory> {
+        let mut buf = VecDeque::new();
+        buf.try_reserve_exact(cap).map_err(|_| NoMemory)?;
+        Ok(Inner {
+            state: Lock::new(State {
+                buf,
+                cap,
+                closed: false,
+                recvq: VecDeque::new(),
+                sendq: VecDeque::new(),
+            }),
+            cap,
+        })
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> Guard<'_, State<T>> {
+        self.state.lock()
+    }
+
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+}
+
+/// Wakes `n` if there is someone to wake.
+#[inline]
+pub(crate) fn wake(n: Option<Notified>) {
+    if let Some(n) = n {
+        n.wake();
+    }
+}
+
+/// Spins this long for a completion before parking a thread: on two cores a peer usually
+/// arrives within a few hundred nanoseconds, while a park and unpark costs microseconds.
+#[cfg(not(loom))]
+const SPINS: u32 = 128;
+#[cfg(loom)]
+const SPINS: u32 = 0;
+
+/// Blocks the calling thread until its waiter is completed; returns the token.
+pub(crate) fn wait_thread(waiter: &Waiter) -> u32 {
+    for i in 0..SPINS {
+        if let Some(t) = waiter.token() {
+            return t;
+        }
+        if i < SPINS / 2 {
+            loom::spin_loop();
+        } else {
+            loom::thread::yield_now();
+        }
+    }
+    waiter.park(None).expect("no deadline")
+}
+
+/// Waits out the short window between a peer's claim and its completion (both happen under a
+/// channel lock the peer holds right now).
+pub(crate) fn wait_completion(waiter: &Waiter) -> u32 {
+    loop {
+        if let Some(t) = waiter.token() {
+            return t;
+        }
+        loom::thread::yield_now();
+    }
+}

@@ -1,0 +1,250 @@
+//! Single-channel operations: blocking, non-blocking and async, on the core.
+
+use std::task::{Context, Poll};
+
+use super::core::{decode, wait_completion, wait_thread, wake, Inner, RecvNow, SendNow, Slot};
+use super::error::{SendError, TryRecvError, TrySendError};
+use crate::loom::Arc;
+use crate::sema::{Notified, Origin, Waiter};
+
+impl<T> Inner<T> {
+    /// Go's `ch <- v` for a thread.
+    pub(crate) fn send(&self, value: T, origin: Origin) -> Result<(), SendError<T>> {
+        let mut st = self.lock();
+        let value = match st.send_now(value, None) {
+            SendNow::Sent(n) => {
+                drop(st);
+                wake(n);
+                return Ok(());
+            }
+            SendNow::Closed(v) => return Err(SendError(v)),
+            SendNow::Full(v) => v,
+        };
+        let slot = Slot::new(Waiter::new(origin, None, None), 0, Some(value));
+        st.push_send(slot.clone());
+        drop(st);
+        let (_, closed) = decode(wait_thread(&slot.waiter));
+        if closed {
+            // SAFETY: we own the waiter and saw its completion token.
+            let v = unsafe { slot.take() }.expect("a sender woken by close keeps its value");
+            Err(SendError(v))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Go's `v, ok := <-ch` for a thread.
+    pub(crate) fn recv(&self, origin: Origin) -> Option<T> {
+        let mut st = self.lock();
+        match st.recv_now(None) {
+            RecvNow::Got(v, n) => {
+                drop(st);
+                wake(n);
+                return Some(v);
+            }
+            RecvNow::Closed => return None,
+            RecvNow::Empty => {}
+        }
+        let slot = Slot::new(Waiter::new(origin, None, None), 0, None);
+        st.push_recv(slot.clone());
+        drop(st);
+        let (_, closed) = decode(wait_thread(&slot.waiter));
+        if closed {
+            None
+        } else {
+            // SAFETY: we own the waiter and saw its completion token.
+            Some(unsafe { slot.take() }.expect("a completed receiver holds its value"))
+        }
+    }
+
+    pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let mut st = self.lock();
+        match st.send_now(value, None) {
+            SendNow::Sent(n) => {
+                drop(st);
+                wake(n);
+                Ok(())
+            }
+            SendNow::Closed(v) => Err(TrySendError::Closed(v)),
+            SendNow::Full(v) => Err(TrySendError::Full(v)),
+        }
+    }
+
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut st = self.lock();
+        match st.recv_now(None) {
+            RecvNow::Got(v, n) => {
+                drop(st);
+                wake(n);
+                Ok(v)
+            }
+            RecvNow::Closed => Err(TryRecvError::Closed),
+            RecvNow::Empty => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Closes the channel. `false` if it was closed already (the caller panics, outside the
+    /// lock).
+    pub(crate) fn close(&self) -> bool {
+        let mut woken: Vec<Notified> = Vec::new();
+        let first = self.lock().close(&mut woken);
+        for n in woken {
+            n.wake();
+        }
+        first
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().is_closed()
+    }
+
+    /// A receiver slot given up by its owner: either removed from the queue, or (if a peer
+    /// claimed it first) its value, if any, goes back to the channel.
+    pub(crate) fn cancel_recv(&self, slot: &Arc<Slot<T>>) {
+        if slot.waiter.claim() {
+            self.lock().remove(slot);
+            return;
+        }
+        let (_, closed) = decode(wait_completion(&slot.waiter));
+        if !closed {
+            // SAFETY: we own the waiter and saw its completion token.
+            if let Some(v) = unsafe { slot.take() } {
+                let n = self.lock().put_back(v);
+                wake(n);
+            }
+        }
+    }
+
+    /// A sender slot given up by its owner: removed from the queue (the value is dropped with
+    /// it), or already taken by a receiver (the send happened) or by close.
+    pub(crate) fn cancel_send(&self, slot: &Arc<Slot<T>>) {
+        if slot.waiter.claim() {
+            self.lock().remove(slot);
+        } else {
+            wait_completion(&slot.waiter);
+        }
+    }
+}
+
+/// The state of one async receive, polled against a channel.
+pub(crate) struct RecvOp<T> {
+    slot: Option<Arc<Slot<T>>>,
+}
+
+impl<T> RecvOp<T> {
+    pub(crate) const fn new() -> Self {
+        RecvOp { slot: None }
+    }
+
+    pub(crate) fn poll(
+        &mut self,
+        inner: &Inner<T>,
+        origin: Origin,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<T>> {
+        if let Some(slot) = &self.slot {
+            let t = match slot.waiter.poll(cx) {
+                Poll::Ready(t) => t,
+                Poll::Pending => return Poll::Pending,
+            };
+            let slot = self.slot.take().expect("checked above");
+            let (_, closed) = decode(t);
+            return Poll::Ready(if closed {
+                None
+            } else {
+                // SAFETY: we own the waiter and saw its completion token.
+                Some(unsafe { slot.take() }.expect("a completed receiver holds its value"))
+            });
+        }
+        let mut st = inner.lock();
+        match st.recv_now(None) {
+            RecvNow::Got(v, n) => {
+                drop(st);
+                wake(n);
+                Poll::Ready(Some(v))
+            }
+            RecvNow::Closed => Poll::Ready(None),
+            RecvNow::Empty => {
+                let slot = Slot::new(Waiter::new(origin, None, Some(cx)), 0, None);
+                st.push_recv(slot.clone());
+                self.slot = Some(slot);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Gives up a pending receive (see [`Inner::cancel_recv`]).
+    pub(crate) fn cancel(&mut self, inner: &Inner<T>) {
+        if let Some(slot) = self.slot.take() {
+            inner.cancel_recv(&slot);
+        }
+    }
+}
+
+/// The state of one async send, polled against a channel.
+pub(crate) struct SendOp<T> {
+    value: Option<T>,
+    slot: Option<Arc<Slot<T>>>,
+}
+
+impl<T> SendOp<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        SendOp {
+            value: Some(value),
+            slot: None,
+        }
+    }
+
+    pub(crate) fn poll(
+        &mut self,
+        inner: &Inner<T>,
+        origin: Origin,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), SendError<T>>> {
+        if let Some(slot) = &self.slot {
+            let t = match slot.waiter.poll(cx) {
+                Poll::Ready(t) => t,
+                Poll::Pending => return Poll::Pending,
+            };
+            let slot = self.slot.take().expect("checked above");
+            let (_, closed) = decode(t);
+            return Poll::Ready(if closed {
+                // SAFETY: we own the waiter and saw its completion token.
+                let v = unsafe { slot.take() }.expect("a sender woken by close keeps its value");
+                Err(SendError(v))
+            } else {
+                Ok(())
+            });
+        }
+        let value = self
+            .value
+            .take()
+            .expect("SendFuture polled after completion");
+        let mut st = inner.lock();
+        match st.send_now(value, None) {
+            SendNow::Sent(n) => {
+                drop(st);
+                wake(n);
+                Poll::Ready(Ok(()))
+            }
+            SendNow::Closed(v) => Poll::Ready(Err(SendError(v))),
+            SendNow::Full(v) => {
+                let slot = Slot::new(Waiter::new(origin, None, Some(cx)), 0, Some(v));
+                st.push_send(slot.clone());
+                self.slot = Some(slot);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Gives up a pending send (see [`Inner::cancel_send`]).
+    pub(crate) fn cancel(&mut self, inner: &Inner<T>) {
+        if let Some(slot) = self.slot.take() {
+            inner.cancel_send(&slot);
+        }
+    }
+}
