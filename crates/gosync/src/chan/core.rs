@@ -56,6 +56,16 @@ impl<T> Slot<T> {
         })
     }
 
+    /// Recycles the waiter of a finished single-channel operation (see [`Waiter::recycle`]).
+    pub(crate) fn recycle(this: Arc<Self>) {
+        #[cfg(not(loom))]
+        if let Ok(slot) = Arc::try_unwrap(this) {
+            Waiter::recycle(slot.waiter);
+        }
+        #[cfg(loom)]
+        drop(this);
+    }
+
     /// Takes the value out.
     ///
     /// # Safety
@@ -100,14 +110,29 @@ pub(crate) enum RecvNow<T> {
 /// Everything the channel lock guards.
 pub(crate) struct State<T> {
     buf: VecDeque<T>,
-    cap: usize,
-    closed: bool,
     recvq: VecDeque<Arc<Slot<T>>>,
     sendq: VecDeque<Arc<Slot<T>>>,
+    /// The capacity, with [`CLOSED`] set once the channel is closed: one word instead of two
+    /// keeps an idle channel within 128 bytes.
+    meta: usize,
 }
+
+/// The bit of `State::meta` that says the channel is closed.
+const CLOSED: usize = 1 << (usize::BITS - 1);
+
+/// The largest capacity a channel can have.
+pub(crate) const MAX_CAP: usize = CLOSED - 1;
 
 /// Takes the first waiter of `q` that is not `skip` and can be claimed; drops stale ones.
 fn claim_peer<T>(q: &mut VecDeque<Arc<Slot<T>>>, skip: Option<&Waiter>) -> Option<Arc<Slot<T>>> {
+    if skip.is_none() {
+        while let Some(slot) = q.pop_front() {
+            if slot.waiter.claim() {
+                return Some(slot);
+            }
+        }
+        return None;
+    }
     let mut i = 0;
     while i < q.len() {
         if skip.is_some_and(|own| std::ptr::eq(own, &*q[i].waiter)) {
@@ -139,18 +164,28 @@ fn remove_from<T>(q: &mut VecDeque<Arc<Slot<T>>>, slot: &Arc<Slot<T>>) -> bool {
 }
 
 impl<T> State<T> {
+    #[inline]
+    fn cap(&self) -> usize {
+        self.meta & !CLOSED
+    }
+
+    #[inline]
+    fn closed(&self) -> bool {
+        self.meta & CLOSED != 0
+    }
+
     /// Sends `value` if a receiver waits or the buffer has room. `skip` is a select's own
     /// waiter, which must not rendezvous with itself.
     pub(crate) fn send_now(&mut self, value: T, skip: Option<&Waiter>) -> SendNow<T> {
-        if self.closed {
+        if self.closed() {
             return SendNow::Closed(value);
         }
         if let Some(r) = claim_peer(&mut self.recvq, skip) {
             // SAFETY: we hold the claim on `r`'s waiter.
             unsafe { r.put(value) };
-            return SendNow::Sent(Some(r.waiter.complete(token(r.arm, false))));
+            return SendNow::Sent(Some(Waiter::complete(&r.waiter, token(r.arm, false))));
         }
-        if self.buf.len() < self.cap {
+        if self.buf.len() < self.cap() {
             self.buf.push_back(value);
             return SendNow::Sent(None);
         }
@@ -162,12 +197,12 @@ impl<T> State<T> {
         if let Some(v) = self.buf.pop_front() {
             // The buffer had been full if a sender waits: its value takes the freed place.
             let mut woken = None;
-            if self.buf.len() < self.cap {
+            if self.buf.len() < self.cap() {
                 if let Some(s) = claim_peer(&mut self.sendq, skip) {
                     // SAFETY: we hold the claim on `s`'s waiter.
                     let sv = unsafe { s.take() }.expect("a queued sender holds its value");
                     self.buf.push_back(sv);
-                    woken = Some(s.waiter.complete(token(s.arm, false)));
+                    woken = Some(Waiter::complete(&s.waiter, token(s.arm, false)));
                 }
             }
             return RecvNow::Got(v, woken);
@@ -175,9 +210,9 @@ impl<T> State<T> {
         if let Some(s) = claim_peer(&mut self.sendq, skip) {
             // SAFETY: we hold the claim on `s`'s waiter.
             let v = unsafe { s.take() }.expect("a queued sender holds its value");
-            return RecvNow::Got(v, Some(s.waiter.complete(token(s.arm, false))));
+            return RecvNow::Got(v, Some(Waiter::complete(&s.waiter, token(s.arm, false))));
         }
-        if self.closed {
+        if self.closed() {
             RecvNow::Closed
         } else {
             RecvNow::Empty
@@ -186,12 +221,12 @@ impl<T> State<T> {
 
     /// Whether a send would complete now (including by failing on a closed channel).
     pub(crate) fn send_ready(&self, skip: Option<&Waiter>) -> bool {
-        self.closed || self.buf.len() < self.cap || has_peer(&self.recvq, skip)
+        self.closed() || self.buf.len() < self.cap() || has_peer(&self.recvq, skip)
     }
 
     /// Whether a receive would complete now (including by reporting closed).
     pub(crate) fn recv_ready(&self, skip: Option<&Waiter>) -> bool {
-        !self.buf.is_empty() || self.closed || has_peer(&self.sendq, skip)
+        !self.buf.is_empty() || self.closed() || has_peer(&self.sendq, skip)
     }
 
     pub(crate) fn push_send(&mut self, slot: Arc<Slot<T>>) {
@@ -214,7 +249,7 @@ impl<T> State<T> {
         if let Some(r) = claim_peer(&mut self.recvq, None) {
             // SAFETY: we hold the claim on `r`'s waiter.
             unsafe { r.put(value) };
-            return Some(r.waiter.complete(token(r.arm, false)));
+            return Some(Waiter::complete(&r.waiter, token(r.arm, false)));
         }
         self.buf.push_front(value);
         None
@@ -223,14 +258,14 @@ impl<T> State<T> {
     /// Closes the channel: every waiting receiver and sender is completed as closed (senders
     /// keep their value in their slot, to return it). `false` if it was closed already.
     pub(crate) fn close(&mut self, woken: &mut Vec<Notified>) -> bool {
-        if self.closed {
+        if self.closed() {
             return false;
         }
-        self.closed = true;
+        self.meta |= CLOSED;
         for q in [&mut self.recvq, &mut self.sendq] {
             for slot in q.drain(..) {
                 if slot.waiter.claim() {
-                    woken.push(slot.waiter.complete(token(slot.arm, true)));
+                    woken.push(Waiter::complete(&slot.waiter, token(slot.arm, true)));
                 }
             }
         }
@@ -242,14 +277,13 @@ impl<T> State<T> {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed
+        self.closed()
     }
 }
 
 /// A channel: its state behind its lock.
 pub(crate) struct Inner<T> {
     state: Lock<State<T>>,
-    cap: usize,
 }
 
 /// The buffer could not be allocated.
@@ -258,17 +292,18 @@ pub(crate) struct NoMemory;
 
 impl<T> Inner<T> {
     pub(crate) fn new(cap: usize) -> Result<Self, NoMemory> {
+        if cap > MAX_CAP {
+            return Err(NoMemory);
+        }
         let mut buf = VecDeque::new();
         buf.try_reserve_exact(cap).map_err(|_| NoMemory)?;
         Ok(Inner {
             state: Lock::new(State {
                 buf,
-                cap,
-                closed: false,
                 recvq: VecDeque::new(),
                 sendq: VecDeque::new(),
+                meta: cap,
             }),
-            cap,
         })
     }
 
@@ -278,7 +313,7 @@ impl<T> Inner<T> {
     }
 
     pub(crate) fn cap(&self) -> usize {
-        self.cap
+        self.lock().cap()
     }
 }
 
@@ -320,5 +355,19 @@ pub(crate) fn wait_completion(waiter: &Waiter) -> u32 {
             return t;
         }
         loom::thread::yield_now();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Inner;
+
+    /// The budget: an idle channel costs at most 128 bytes plus its buffer (the `Arc`
+    /// header of two counters included).
+    #[test]
+    fn idle_channel_fits_in_128_bytes() {
+        let arc_header = 2 * std::mem::size_of::<usize>();
+        assert!(arc_header + std::mem::size_of::<Inner<u64>>() <= 128);
+        assert!(arc_header + std::mem::size_of::<Inner<[u8; 4096]>>() <= 128);
     }
 }

@@ -24,10 +24,13 @@ impl<T> Inner<T> {
         st.push_send(slot.clone());
         drop(st);
         let (_, closed) = decode(wait_thread(&slot.waiter));
+        // SAFETY: we own the waiter and saw its completion token.
+        let back = unsafe { slot.take() };
+        Slot::recycle(slot);
         if closed {
-            // SAFETY: we own the waiter and saw its completion token.
-            let v = unsafe { slot.take() }.expect("a sender woken by close keeps its value");
-            Err(SendError(v))
+            Err(SendError(
+                back.expect("a sender woken by close keeps its value"),
+            ))
         } else {
             Ok(())
         }
@@ -49,11 +52,13 @@ impl<T> Inner<T> {
         st.push_recv(slot.clone());
         drop(st);
         let (_, closed) = decode(wait_thread(&slot.waiter));
+        // SAFETY: we own the waiter and saw its completion token.
+        let got = unsafe { slot.take() };
+        Slot::recycle(slot);
         if closed {
             None
         } else {
-            // SAFETY: we own the waiter and saw its completion token.
-            Some(unsafe { slot.take() }.expect("a completed receiver holds its value"))
+            Some(got.expect("a completed receiver holds its value"))
         }
     }
 

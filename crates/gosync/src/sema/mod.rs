@@ -95,12 +95,18 @@ pub struct WaitRecord {
     pub is_async: bool,
 }
 
+/// Set in a waiter's token word by a thread about to park, so a notifier unparks only a thread
+/// that may sleep (an unpark is a system call when it does, a cache-line transfer when it
+/// does not). Flag and token share one word: the notifier's swap and the parker's fetch_or
+/// are ordered, so either the notifier sees the flag or the parker sees the token.
+const PARKED: u32 = 1 << 31;
+
 /// The token of a waiter that has been claimed but not yet completed (see [`Waiter::claim`]).
-pub(crate) const CLAIMED: u32 = u32::MAX;
+pub(crate) const CLAIMED: u32 = PARKED - 1;
 
 /// The token of a waiter whose owner gave up before anyone claimed it (see
 /// [`Waiter::abandon`]).
-pub(crate) const ABANDONED: u32 = u32::MAX - 1;
+pub(crate) const ABANDONED: u32 = PARKED - 2;
 
 /// The outcome of [`Waiter::abandon`].
 pub(crate) enum Abandon {
@@ -110,20 +116,23 @@ pub(crate) enum Abandon {
     Completed(u32),
 }
 
-/// How a waiter is woken.
-enum Unparker {
-    Thread(loom::thread::Thread),
-    Task(Option<Waker>),
-}
-
 /// One blocked thread or task.
 pub struct Waiter {
-    /// `0` while waiting; the token it was notified with afterwards.
+    /// `0` while waiting; the token it was notified with afterwards; plus the [`PARKED`] flag.
     token: AtomicU32,
     kind: WaitKind,
     location: &'static Location<'static>,
     since: Instant,
-    unparker: Mutex<Unparker>,
+    /// The thread to unpark; `None` for a task.
+    thread: Option<loom::thread::Thread>,
+    /// The task's waker; always `None` for a thread.
+    waker: Mutex<Option<Waker>>,
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    /// A thread's last waiter, reused by its next wait when nobody else holds it.
+    static CACHED: std::cell::Cell<Option<Arc<Waiter>>> = const { std::cell::Cell::new(None) };
 }
 
 impl Waiter {
@@ -131,17 +140,37 @@ impl Waiter {
     /// `since` carries over the start of an earlier wait by the same caller (a woken waiter that
     /// lost the race and queues again keeps its age, as in Go).
     pub(crate) fn new(what: Origin, since: Option<Instant>, cx: Option<&Context<'_>>) -> Arc<Self> {
-        let unparker = match cx {
-            None => Unparker::Thread(loom::thread::current()),
-            Some(cx) => Unparker::Task(Some(cx.waker().clone())),
-        };
+        #[cfg(not(loom))]
+        if cx.is_none() {
+            if let Some(mut w) = CACHED.take() {
+                if let Some(m) = Arc::get_mut(&mut w) {
+                    *m.token.get_mut() = 0;
+                    m.kind = what.kind;
+                    m.location = what.location;
+                    m.since = since.unwrap_or_else(loom::now);
+                    return w;
+                }
+            }
+        }
         Arc::new(Waiter {
             token: AtomicU32::new(0),
             kind: what.kind,
             location: what.location,
             since: since.unwrap_or_else(loom::now),
-            unparker: Mutex::new(unparker),
+            thread: cx.is_none().then(loom::thread::current),
+            waker: Mutex::new(cx.map(|cx| cx.waker().clone())),
         })
+    }
+
+    /// Hands a finished thread waiter back for the thread's next wait (saves an allocation per
+    /// blocking operation). Does nothing if someone else still holds it.
+    pub(crate) fn recycle(this: Arc<Self>) {
+        #[cfg(not(loom))]
+        if this.thread.is_some() && Arc::strong_count(&this) == 1 {
+            CACHED.set(Some(this));
+        }
+        #[cfg(loom)]
+        drop(this);
     }
 
     /// When this waiter started waiting.
@@ -153,16 +182,13 @@ impl Waiter {
     /// did before notifying happens before this returns `Some`).
     #[inline]
     pub(crate) fn token(&self) -> Option<u32> {
-        match self.token.load(Ordering::Acquire) {
-            0 | CLAIMED | ABANDONED => None,
-            t => Some(t),
-        }
+        real_token(self.token.load(Ordering::Acquire))
     }
 
     /// Whether nobody has claimed or notified this waiter yet.
     #[inline]
     pub(crate) fn is_waiting(&self) -> bool {
-        self.token.load(Ordering::Relaxed) == 0
+        self.token.load(Ordering::Relaxed) & !PARKED == 0
     }
 
     /// Claims the waiter for completion: of all parties that try (the channels a `select` waits
@@ -171,9 +197,7 @@ impl Waiter {
     /// as not notified yet, so its owner keeps waiting until the completion arrives.
     #[inline]
     pub(crate) fn claim(&self) -> bool {
-        self.token
-            .compare_exchange(0, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        self.transition(CLAIMED).is_ok()
     }
 
     /// Gives the waiter up on behalf of its owner (a dropped future with several queued arms,
@@ -181,11 +205,8 @@ impl Waiter {
     /// peer claimed it first, waits for that completion and returns its token. Idempotent.
     pub(crate) fn abandon(&self) -> Abandon {
         loop {
-            match self
-                .token
-                .compare_exchange(0, ABANDONED, Ordering::Acquire, Ordering::Acquire)
-            {
-                Ok(_) | Err(ABANDONED) => return Abandon::Abandoned,
+            match self.transition(ABANDONED) {
+                Ok(()) | Err(ABANDONED) => return Abandon::Abandoned,
                 Err(CLAIMED) => loom::thread::yield_now(),
                 Err(t) => return Abandon::Completed(t),
             }
@@ -195,10 +216,9 @@ impl Waiter {
     /// Completes a waiter this caller claimed, giving it `token` (non-zero, not `CLAIMED`).
     /// Wake it with the returned [`Notified`] once locks are released.
     #[inline]
-    pub(crate) fn complete(self: &Arc<Self>, token: u32) -> Notified {
-        debug_assert!(token != 0 && token != CLAIMED);
-        self.token.store(token, Ordering::Release);
-        Notified(self.clone())
+    pub(crate) fn complete(this: &Arc<Self>, token: u32) -> Notified {
+        debug_assert!(token != 0 && token < ABANDONED);
+        Waiter::notify(this.clone(), token)
     }
 
     /// Blocks the calling thread (which must be the one that created this waiter) until it is
@@ -213,6 +233,10 @@ impl Waiter {
                     return None;
                 }
             }
+            // Either the notifier's swap sees the flag and unparks us, or we see its token.
+            if let Some(t) = real_token(self.token.fetch_or(PARKED, Ordering::Acquire)) {
+                return Some(t);
+            }
             loom::park_until(deadline);
         }
     }
@@ -223,12 +247,10 @@ impl Waiter {
             return Poll::Ready(t);
         }
         {
-            let mut unparker = self.unparker.lock().unwrap();
-            if let Unparker::Task(slot) = &mut *unparker {
-                match slot {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *slot = Some(cx.waker().clone()),
-                }
+            let mut slot = self.waker.lock().unwrap();
+            match &*slot {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *slot = Some(cx.waker().clone()),
             }
         }
         // The notifier writes the token before it takes the waker: either it saw our new waker,
@@ -244,17 +266,47 @@ impl Waiter {
             kind: self.kind,
             location: self.location,
             waited: loom::now().saturating_duration_since(self.since),
-            is_async: matches!(*self.unparker.lock().unwrap(), Unparker::Task(_)),
+            is_async: self.thread.is_none(),
+        }
+    }
+
+    /// Moves the waiter from a claimable state (`0`, or `PARKED` alone) to `to`, keeping the
+    /// flag; the current state on failure.
+    fn transition(&self, to: u32) -> Result<(), u32> {
+        let mut cur = self.token.load(Ordering::Relaxed);
+        loop {
+            if cur & !PARKED != 0 {
+                return Err(cur & !PARKED);
+            }
+            match self.token.compare_exchange_weak(
+                cur,
+                to | (cur & PARKED),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Gives the waiter `token` (release: whatever the caller did before happens before the
+    /// waiter sees it); the returned handle wakes it.
+    fn notify(this: Arc<Self>, token: u32) -> Notified {
+        let prev = this.token.swap(token, Ordering::Release);
+        let unpark = this.thread.is_none() || prev & PARKED != 0;
+        Notified {
+            waiter: this,
+            unpark,
         }
     }
 
     fn unpark(&self) {
-        let mut unparker = self.unparker.lock().unwrap();
-        match &mut *unparker {
-            Unparker::Thread(t) => t.unpark(),
-            Unparker::Task(w) => {
-                if let Some(w) = w.take() {
-                    drop(unparker);
+        match &self.thread {
+            Some(t) => t.unpark(),
+            None => {
+                let waker = self.waker.lock().unwrap().take();
+                if let Some(w) = waker {
                     w.wake();
                 }
             }
@@ -267,7 +319,7 @@ impl fmt::Debug for Waiter {
         f.debug_struct("Waiter")
             .field("kind", &self.kind)
             .field("location", &self.location)
-            .field("token", &self.token.load(Ordering::Relaxed))
+            .field("token", &(self.token.load(Ordering::Relaxed) & !PARKED))
             .finish()
     }
 }
@@ -288,12 +340,27 @@ impl Ticket {
 /// A waiter taken off the queue and given its token; call [`Notified::wake`] once the queue
 /// lock is released.
 #[must_use = "a notified waiter sleeps until woken"]
-pub(crate) struct Notified(Arc<Waiter>);
+pub(crate) struct Notified {
+    waiter: Arc<Waiter>,
+    /// `false` for a thread that had not begun to park: it will see its token without help.
+    unpark: bool,
+}
 
 impl Notified {
     /// Unparks the thread or wakes the task.
     pub(crate) fn wake(self) {
-        self.0.unpark();
+        if self.unpark {
+            self.waiter.unpark();
+        }
+    }
+}
+
+/// The token in a token word, if it holds a real one (not waiting, claimed or abandoned).
+#[inline]
+fn real_token(word: u32) -> Option<u32> {
+    match word & !PARKED {
+        0 | CLAIMED | ABANDONED => None,
+        t => Some(t),
     }
 }
 
@@ -430,8 +497,7 @@ impl Locked<'_> {
         debug_assert_ne!(token, 0);
         let (_, w) = self.inner.waiters.pop_front()?;
         self.len.store(self.inner.waiters.len(), Ordering::Relaxed);
-        w.token.store(token, Ordering::Release);
-        Some(Notified(w))
+        Some(Waiter::notify(w, token))
     }
 
     /// Takes every waiter off the queue, giving each `token`.
@@ -440,10 +506,7 @@ impl Locked<'_> {
             .inner
             .waiters
             .drain(..)
-            .map(|(_, w)| {
-                w.token.store(token, Ordering::Release);
-                Notified(w)
-            })
+            .map(|(_, w)| Waiter::notify(w, token))
             .collect();
         self.len.store(0, Ordering::Relaxed);
         drained
