@@ -17,6 +17,7 @@
 //! | `sync.WaitGroup`       | [`sync::WaitGroup`]                     |
 //! | `sync.Once`            | [`sync::Once`]                          |
 //! | `context.Context`      | [`context::Context`]                    |
+//! | `time.After`, `time.NewTimer`, `time.NewTicker` | [`time::after`], [`time::Timer`], [`time::Ticker`] |
 //!
 //! ## Conventions
 //!
@@ -61,8 +62,17 @@ pub fn __loom_force_starvation(on: bool) {
     loom::FORCE_STARVED.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Under loom, makes `select` poll its arms in reverse order instead of in order (the random
+/// order of a normal build would make models non-deterministic).
+#[cfg(loom)]
+#[doc(hidden)]
+pub fn __loom_select_reverse(on: bool) {
+    chan::__loom_set_reverse(on);
+}
+
 pub mod chan;
 pub mod context;
 pub mod sync;
+pub mod time;
 
 mod macros;

@@ -13,7 +13,7 @@
 ///
 /// * `rx` is a [`Chan`](crate::chan::Chan) or a [`Receiver`](crate::chan::Receiver), `tx` a
 ///   `Chan` or a [`Sender`](crate::chan::Sender), by value, by reference or as a temporary
-///   (`recv(gosync::chan::after(d))`); channel and value expressions are evaluated once, in
+///   (`recv(gosync::time::after(d))`); channel and value expressions are evaluated once, in
 ///   order, before the select starts, as in Go.
 /// * When several arms can proceed, one is chosen uniformly at random. An arm on a nil channel
 ///   never fires. Without `default`, the thread blocks until an arm fires (forever if every arm
@@ -96,7 +96,11 @@ macro_rules! select_async {
 #[macro_export]
 macro_rules! __select_parse {
     ($mode:ident [$($arms:tt)*] [$($def:tt)*] [($n:ident $i:tt) $($names:tt)*]
-        recv($ch:expr) -> $p:pat => $body:block $(,)? $($rest:tt)*) => {
+        recv($ch:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!($mode [$($arms)* (recv $n $i ($ch) () ($p) $body)] [$($def)*] [$($names)*] $($rest)*)
+    };
+    ($mode:ident [$($arms:tt)*] [$($def:tt)*] [($n:ident $i:tt) $($names:tt)*]
+        recv($ch:expr) -> $p:pat => $body:block $($rest:tt)*) => {
         $crate::__select_parse!($mode [$($arms)* (recv $n $i ($ch) () ($p) $body)] [$($def)*] [$($names)*] $($rest)*)
     };
     ($mode:ident [$($arms:tt)*] [$($def:tt)*] [($n:ident $i:tt) $($names:tt)*]
@@ -108,7 +112,11 @@ macro_rules! __select_parse {
         $crate::__select_parse!($mode [$($arms)* (recv $n $i ($ch) () ($p) { $body })] [$($def)*] [$($names)*])
     };
     ($mode:ident [$($arms:tt)*] [$($def:tt)*] [($n:ident $i:tt) $($names:tt)*]
-        send($ch:expr, $v:expr) -> $p:pat => $body:block $(,)? $($rest:tt)*) => {
+        send($ch:expr, $v:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!($mode [$($arms)* (send $n $i ($ch) ($v) ($p) $body)] [$($def)*] [$($names)*] $($rest)*)
+    };
+    ($mode:ident [$($arms:tt)*] [$($def:tt)*] [($n:ident $i:tt) $($names:tt)*]
+        send($ch:expr, $v:expr) -> $p:pat => $body:block $($rest:tt)*) => {
         $crate::__select_parse!($mode [$($arms)* (send $n $i ($ch) ($v) ($p) $body)] [$($def)*] [$($names)*] $($rest)*)
     };
     ($mode:ident [$($arms:tt)*] [$($def:tt)*] [($n:ident $i:tt) $($names:tt)*]
@@ -120,7 +128,11 @@ macro_rules! __select_parse {
         $crate::__select_parse!($mode [$($arms)* (send $n $i ($ch) ($v) ($p) { $body })] [$($def)*] [$($names)*])
     };
     ($mode:ident [$($arms:tt)*] [] [$($names:tt)*]
-        default => $body:block $(,)? $($rest:tt)*) => {
+        default => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!($mode [$($arms)*] [$body] [$($names)*] $($rest)*)
+    };
+    ($mode:ident [$($arms:tt)*] [] [$($names:tt)*]
+        default => $body:block $($rest:tt)*) => {
         $crate::__select_parse!($mode [$($arms)*] [$body] [$($names)*] $($rest)*)
     };
     ($mode:ident [$($arms:tt)*] [] [$($names:tt)*]

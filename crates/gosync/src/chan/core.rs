@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 
-use super::lock::{Guard, Lock};
+use super::lock::{Dirty, Guard, Lock};
 use crate::loom::{self, Arc, UnsafeCell};
 use crate::sema::{Notified, Waiter};
 
@@ -120,8 +120,21 @@ pub(crate) struct State<T> {
 /// The bit of `State::meta` that says the channel is closed.
 const CLOSED: usize = 1 << (usize::BITS - 1);
 
+/// The bit of `State::meta` that says the current critical section changed the state (see
+/// [`Dirty`]).
+const DIRTY: usize = 1 << (usize::BITS - 2);
+
 /// The largest capacity a channel can have.
-pub(crate) const MAX_CAP: usize = CLOSED - 1;
+pub(crate) const MAX_CAP: usize = DIRTY - 1;
+
+impl<T> Dirty for State<T> {
+    #[inline]
+    fn take_dirty(&mut self) -> bool {
+        let dirty = self.meta & DIRTY != 0;
+        self.meta &= !DIRTY;
+        dirty
+    }
+}
 
 /// Takes the first waiter of `q` that is not `skip` and can be claimed; drops stale ones.
 fn claim_peer<T>(q: &mut VecDeque<Arc<Slot<T>>>, skip: Option<&Waiter>) -> Option<Arc<Slot<T>>> {
@@ -166,7 +179,13 @@ fn remove_from<T>(q: &mut VecDeque<Arc<Slot<T>>>, slot: &Arc<Slot<T>>) -> bool {
 impl<T> State<T> {
     #[inline]
     fn cap(&self) -> usize {
-        self.meta & !CLOSED
+        self.meta & MAX_CAP
+    }
+
+    /// Marks the state changed: a `select` polling this channel must look again.
+    #[inline]
+    fn touch(&mut self) {
+        self.meta |= DIRTY;
     }
 
     #[inline]
@@ -183,10 +202,12 @@ impl<T> State<T> {
         if let Some(r) = claim_peer(&mut self.recvq, skip) {
             // SAFETY: we hold the claim on `r`'s waiter.
             unsafe { r.put(value) };
+            self.touch();
             return SendNow::Sent(Some(Waiter::complete(&r.waiter, token(r.arm, false))));
         }
         if self.buf.len() < self.cap() {
             self.buf.push_back(value);
+            self.touch();
             return SendNow::Sent(None);
         }
         SendNow::Full(value)
@@ -195,6 +216,7 @@ impl<T> State<T> {
     /// Receives from the buffer or from a waiting sender.
     pub(crate) fn recv_now(&mut self, skip: Option<&Waiter>) -> RecvNow<T> {
         if let Some(v) = self.buf.pop_front() {
+            self.touch();
             // The buffer had been full if a sender waits: its value takes the freed place.
             let mut woken = None;
             if self.buf.len() < self.cap() {
@@ -210,6 +232,7 @@ impl<T> State<T> {
         if let Some(s) = claim_peer(&mut self.sendq, skip) {
             // SAFETY: we hold the claim on `s`'s waiter.
             let v = unsafe { s.take() }.expect("a queued sender holds its value");
+            self.touch();
             return RecvNow::Got(v, Some(Waiter::complete(&s.waiter, token(s.arm, false))));
         }
         if self.closed() {
@@ -231,21 +254,28 @@ impl<T> State<T> {
 
     pub(crate) fn push_send(&mut self, slot: Arc<Slot<T>>) {
         self.sendq.push_back(slot);
+        self.touch();
     }
 
     pub(crate) fn push_recv(&mut self, slot: Arc<Slot<T>>) {
         self.recvq.push_back(slot);
+        self.touch();
     }
 
     /// Removes `slot` from whichever queue holds it.
     pub(crate) fn remove(&mut self, slot: &Arc<Slot<T>>) -> bool {
-        remove_from(&mut self.recvq, slot) || remove_from(&mut self.sendq, slot)
+        let removed = remove_from(&mut self.recvq, slot) || remove_from(&mut self.sendq, slot);
+        if removed {
+            self.touch();
+        }
+        removed
     }
 
     /// Returns a value that was handed to a receiver which then went away (a dropped future):
     /// to the next waiting receiver, else to the head of the buffer (even past capacity), so
     /// that it is the next value received and nothing is lost.
     pub(crate) fn put_back(&mut self, value: T) -> Option<Notified> {
+        self.touch();
         if let Some(r) = claim_peer(&mut self.recvq, None) {
             // SAFETY: we hold the claim on `r`'s waiter.
             unsafe { r.put(value) };
@@ -262,6 +292,7 @@ impl<T> State<T> {
             return false;
         }
         self.meta |= CLOSED;
+        self.touch();
         for q in [&mut self.recvq, &mut self.sendq] {
             for slot in q.drain(..) {
                 if slot.waiter.claim() {
@@ -310,6 +341,12 @@ impl<T> Inner<T> {
     #[inline]
     pub(crate) fn lock(&self) -> Guard<'_, State<T>> {
         self.state.lock()
+    }
+
+    /// The channel's change count, `None` while it is locked (see [`super::lock`]).
+    #[inline]
+    pub(crate) fn version(&self) -> Option<u64> {
+        self.state.version()
     }
 
     pub(crate) fn cap(&self) -> usize {

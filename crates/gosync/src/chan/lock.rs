@@ -1,123 +1,142 @@
-//! The channel lock: one per channel, held only for a few dozen instructions.
+//! The channel lock: one per channel, held only for a few dozen instructions, with a version.
 //!
 //! Go's runtime guards each channel with a runtime mutex that spins before it sleeps. gosync
 //! does the same with a test-and-test-and-set spin lock: every critical section is bounded
 //! (a buffer push or pop, a queue push or pop, a few stores), so a waiter spins briefly and
 //! then yields its time slice, which lets a preempted holder run again when there are more
 //! threads than cores. A sleeping mutex would cost a system call per contended hand-over,
-//! more than the critical section itself. Under loom the lock is loom's mutex, so models
-//! explore every interleaving of the sections.
+//! more than the critical section itself.
+//!
+//! The lock word also counts the critical sections that changed the guarded state (the state
+//! says so through [`Dirty`]): a `select` with a `default` arm polls its channels one lock at
+//! a time, and re-reads the versions afterwards to prove that no channel changed in between —
+//! so its "nothing was ready" holds at one instant, as Go's, which locks them all at once.
+//! The word is 64 bits wide: the count cannot wrap while a poll is in progress. It fits in the
+//! padding a flag would leave anyway, so it costs no space.
 
-#[cfg(not(loom))]
-mod imp {
-    use std::cell::UnsafeCell;
-    use std::ops::{Deref, DerefMut};
-    use std::sync::atomic::{AtomicBool, Ordering};
+use std::ops::{Deref, DerefMut};
 
-    /// A spin lock with yielding backoff.
-    pub(crate) struct Lock<T> {
-        locked: AtomicBool,
-        value: UnsafeCell<T>,
+use crate::loom::{self, AtomicU64, Ordering, UnsafeCell};
+
+/// State that can say whether a critical section changed it.
+pub(crate) trait Dirty {
+    /// Whether the state changed since the last call; clears the mark.
+    fn take_dirty(&mut self) -> bool;
+}
+
+/// A spin lock with yielding backoff and a change counter.
+pub(crate) struct Lock<T> {
+    /// Bit 0: locked. Bits 1..: the number of critical sections that changed the state.
+    word: AtomicU64,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out access to `value` to one holder at a time, as a mutex does.
+unsafe impl<T: Send> Send for Lock<T> {}
+// SAFETY: as above; `&Lock<T>` only gives access through the lock.
+unsafe impl<T: Send> Sync for Lock<T> {}
+
+const LOCKED: u64 = 1;
+
+impl<T: Dirty> Lock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Lock {
+            word: AtomicU64::new(0),
+            value: UnsafeCell::new(value),
+        }
     }
 
-    // SAFETY: the lock hands out access to `value` to one holder at a time, as a mutex does.
-    unsafe impl<T: Send> Send for Lock<T> {}
-    // SAFETY: as above; `&Lock<T>` only gives access through the lock.
-    unsafe impl<T: Send> Sync for Lock<T> {}
-
-    impl<T> Lock<T> {
-        pub(crate) const fn new(value: T) -> Self {
-            Lock {
-                locked: AtomicBool::new(false),
-                value: UnsafeCell::new(value),
-            }
-        }
-
-        #[inline]
-        pub(crate) fn lock(&self) -> Guard<'_, T> {
-            if self
-                .locked
-                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+    #[inline]
+    pub(crate) fn lock(&self) -> Guard<'_, T> {
+        let w = self.word.load(Ordering::Relaxed);
+        if w & LOCKED != 0
+            || self
+                .word
+                .compare_exchange_weak(w, w | LOCKED, Ordering::Acquire, Ordering::Relaxed)
                 .is_err()
-            {
-                self.lock_slow();
-            }
-            Guard { lock: self }
+        {
+            self.lock_slow();
         }
+        Guard { lock: self }
+    }
 
-        #[cold]
-        fn lock_slow(&self) {
-            let mut spins = 0u32;
-            loop {
-                // Test before test-and-set: spin on a shared cache line, not an exclusive one.
-                while self.locked.load(Ordering::Relaxed) {
-                    if spins < 64 {
-                        for _ in 0..(1u32 << (spins / 8).min(5)) {
-                            std::hint::spin_loop();
-                        }
-                        spins += 1;
-                    } else {
-                        std::thread::yield_now();
+    #[cold]
+    fn lock_slow(&self) {
+        let mut spins = 0u32;
+        loop {
+            // Test before test-and-set: spin on a shared cache line, not an exclusive one.
+            let mut w = self.word.load(Ordering::Relaxed);
+            while w & LOCKED != 0 {
+                if spins < 64 {
+                    for _ in 0..(1u32 << (spins / 8).min(5)) {
+                        loom::spin_loop();
                     }
+                    spins += 1;
+                } else {
+                    loom::thread::yield_now();
                 }
-                if self
-                    .locked
-                    .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    return;
-                }
+                w = self.word.load(Ordering::Relaxed);
+            }
+            if self
+                .word
+                .compare_exchange_weak(w, w | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
             }
         }
     }
 
-    /// Holds the lock; releases it when dropped.
-    pub(crate) struct Guard<'a, T> {
-        lock: &'a Lock<T>,
-    }
-
-    impl<T> Deref for Guard<'_, T> {
-        type Target = T;
-        #[inline]
-        fn deref(&self) -> &T {
-            // SAFETY: the guard exists only while this thread holds the lock.
-            unsafe { &*self.lock.value.get() }
-        }
-    }
-
-    impl<T> DerefMut for Guard<'_, T> {
-        #[inline]
-        fn deref_mut(&mut self) -> &mut T {
-            // SAFETY: the guard exists only while this thread holds the lock, and `&mut self`
-            // makes this the only reference handed out through it.
-            unsafe { &mut *self.lock.value.get() }
-        }
-    }
-
-    impl<T> Drop for Guard<'_, T> {
-        #[inline]
-        fn drop(&mut self) {
-            self.lock.locked.store(false, Ordering::Release);
-        }
+    /// The change count, or `None` while someone holds the lock (a change may be under way).
+    /// Acquire: a caller that sees the same count twice saw no change in between.
+    #[inline]
+    pub(crate) fn version(&self) -> Option<u64> {
+        let w = self.word.load(Ordering::Acquire);
+        (w & LOCKED == 0).then_some(w >> 1)
     }
 }
 
-#[cfg(loom)]
-mod imp {
-    /// Under loom, loom's mutex: the model explores every order of the critical sections.
-    pub(crate) struct Lock<T>(loom::sync::Mutex<T>);
+/// Holds the lock; releases it when dropped, counting the section if it changed the state.
+pub(crate) struct Guard<'a, T: Dirty> {
+    lock: &'a Lock<T>,
+}
 
-    pub(crate) type Guard<'a, T> = loom::sync::MutexGuard<'a, T>;
-
-    impl<T> Lock<T> {
-        pub(crate) fn new(value: T) -> Self {
-            Lock(loom::sync::Mutex::new(value))
-        }
-
-        pub(crate) fn lock(&self) -> Guard<'_, T> {
-            self.0.lock().unwrap()
-        }
+impl<T: Dirty> Guard<'_, T> {
+    /// The change count as of this critical section (it cannot change while held).
+    #[inline]
+    pub(crate) fn version(&self) -> u64 {
+        self.lock.word.load(Ordering::Relaxed) >> 1
     }
 }
 
-pub(crate) use imp::{Guard, Lock};
+impl<T: Dirty> Deref for Guard<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while this thread holds the lock.
+        self.lock.value.with(|p| unsafe { &*p })
+    }
+}
+
+impl<T: Dirty> DerefMut for Guard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard exists only while this thread holds the lock, and `&mut self`
+        // makes this the only reference handed out through it.
+        self.lock.value.with_mut(|p| unsafe { &mut *p })
+    }
+}
+
+impl<T: Dirty> Drop for Guard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        let changed = self.lock.value.with_mut(|p| {
+            // SAFETY: we still hold the lock.
+            unsafe { (*p).take_dirty() }
+        });
+        // Only the holder writes the word, so a plain load and store suffice.
+        let w = self.lock.word.load(Ordering::Relaxed) & !LOCKED;
+        let w = if changed { w + 2 } else { w };
+        self.lock.word.store(w, Ordering::Release);
+    }
+}

@@ -84,6 +84,11 @@ use crate::sema::{Origin, WaitKind};
 pub use error::{CapacityError, SendError, TryRecvError, TrySendError};
 #[doc(hidden)]
 pub use select::__private;
+
+#[cfg(loom)]
+pub(crate) fn __loom_set_reverse(on: bool) {
+    rand::REVERSE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
 pub use select::{Select, SelectAsync, Selected};
 
 /// A Go channel: cloneable, two-way, closed explicitly.

@@ -55,6 +55,8 @@ pub trait Arm {
     fn unregister(&mut self);
     /// This arm fired through a peer: collects the result from the entry.
     fn fired(&mut self, closed: bool);
+    /// Whether the channel is unchanged since the last [`Arm::try_now`] that failed.
+    fn unchanged(&self) -> bool;
 }
 
 /// Channels an arm may receive from: [`Chan`] and [`Receiver`] (and references to them).
@@ -106,6 +108,7 @@ pub struct RecvArm<'a, T> {
     inner: Option<&'a Inner<T>>,
     slot: Option<Arc<Slot<T>>>,
     result: Option<Option<T>>,
+    seen: u64,
 }
 
 impl<'a, T> RecvArm<'a, T> {
@@ -114,6 +117,7 @@ impl<'a, T> RecvArm<'a, T> {
             inner: target.recv_chan().inner(),
             slot: None,
             result: None,
+            seen: 0,
         }
     }
 
@@ -142,7 +146,17 @@ impl<T> Arm for RecvArm<'_, T> {
                 self.result = Some(None);
                 true
             }
-            RecvNow::Empty => false,
+            RecvNow::Empty => {
+                self.seen = st.version();
+                false
+            }
+        }
+    }
+
+    fn unchanged(&self) -> bool {
+        match self.inner {
+            None => true,
+            Some(i) => i.version() == Some(self.seen),
         }
     }
 
@@ -221,6 +235,7 @@ pub struct SendArm<'a, T> {
     value: Option<T>,
     slot: Option<Arc<Slot<T>>>,
     result: Option<Result<(), SendError<T>>>,
+    seen: u64,
 }
 
 impl<'a, T> SendArm<'a, T> {
@@ -230,6 +245,7 @@ impl<'a, T> SendArm<'a, T> {
             value: Some(value),
             slot: None,
             result: None,
+            seen: 0,
         }
     }
 
@@ -260,8 +276,16 @@ impl<T> Arm for SendArm<'_, T> {
             }
             SendNow::Full(v) => {
                 self.value = Some(v);
+                self.seen = st.version();
                 false
             }
+        }
+    }
+
+    fn unchanged(&self) -> bool {
+        match (self.inner, &self.value) {
+            (Some(i), Some(_)) => i.version() == Some(self.seen),
+            _ => true, // nil, or spent: never polled
         }
     }
 
@@ -381,6 +405,24 @@ fn try_all(arms: &mut [&mut dyn Arm], order: &Order) -> Option<usize> {
         .find(|&i| arms[i].try_now())
 }
 
+/// The polling pass: `Some(Some(i))` when arm `i` proceeded, `Some(None)` when nothing could
+/// and there is a `default` — decided only once a second look at every channel's change count
+/// shows that nothing changed since it was polled, so that at one instant no arm was ready, as
+/// Go's select (which locks all its channels at once) guarantees — and `None` to go on and wait.
+fn poll_all(arms: &mut [&mut dyn Arm], order: &Order, has_default: bool) -> Option<Option<usize>> {
+    loop {
+        if let Some(i) = try_all(arms, order) {
+            return Some(Some(i));
+        }
+        if !has_default {
+            return None;
+        }
+        if arms.iter().all(|a| a.unchanged()) {
+            return Some(None);
+        }
+    }
+}
+
 fn register_all(arms: &mut [&mut dyn Arm], order: &Order, waiter: &Arc<Waiter>) -> Outcome {
     let order = order.get();
     for (k, &i) in order.iter().enumerate() {
@@ -423,11 +465,8 @@ pub fn select_blocking(
     origin: Origin,
 ) -> Option<usize> {
     let order = Order::new(arms.len());
-    if let Some(i) = try_all(arms, &order) {
-        return Some(i);
-    }
-    if has_default {
-        return None;
+    if let Some(i) = poll_all(arms, &order, has_default) {
+        return i;
     }
     loop {
         let waiter = Waiter::new(origin, None, None);
@@ -468,11 +507,8 @@ impl SelectState {
             };
         }
         let order = Order::new(arms.len());
-        if let Some(i) = try_all(arms, &order) {
-            return Poll::Ready(Some(i));
-        }
-        if self.has_default {
-            return Poll::Ready(None);
+        if let Some(i) = poll_all(arms, &order, self.has_default) {
+            return Poll::Ready(i);
         }
         loop {
             let waiter = Waiter::new(self.origin, None, Some(cx));
@@ -662,12 +698,14 @@ impl<'a, T> Select<'a, T> {
                 inner: None,
                 slot: None,
                 result: None,
+                seen: 0,
             }),
             DynArm::Send(_) => DynArm::Send(SendArm {
                 inner: None,
                 value: None,
                 slot: None,
                 result: None,
+                seen: 0,
             }),
         };
     }

@@ -3,12 +3,13 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use super::scope::Scope;
 use super::ContextError;
+use crate::chan::{__private::RecvTarget, Chan};
 use crate::sema::{Origin, Ticket, Waiter};
 
 /// Parks the calling thread until `scope` is done or `deadline` passes.
@@ -39,7 +40,10 @@ pub(super) fn wait_until(
 /// [`Context::done`](super::Context::done).
 ///
 /// It owns a handle to the context's cancellation, so it is `'static` and can be sent to another
-/// task or thread. It may also be waited on from a thread with [`wait`](Done::wait).
+/// task or thread. It may also be waited on from a thread with [`wait`](Done::wait), and it is a
+/// receive case of [`select!`](crate::select) and [`select_async!`](crate::select_async), as Go's
+/// `case <-ctx.Done():` — the arm receives `None` (the context's done channel is closed) once
+/// the context is done; see [`Context::done_chan`](super::Context::done_chan).
 ///
 /// # Cancel safety
 ///
@@ -54,11 +58,30 @@ pub(super) fn wait_until(
 /// std::thread::spawn(move || cancel.cancel());
 /// assert_eq!(futures::executor::block_on(done), ContextError::Canceled);
 /// ```
+///
+/// In a `select`:
+///
+/// ```
+/// use gosync::chan::Chan;
+/// use gosync::context;
+/// use gosync::select;
+///
+/// let (ctx, cancel) = context::with_cancel(&context::background());
+/// let jobs: Chan<u32> = Chan::new(0);
+/// std::thread::spawn(move || cancel.cancel());
+/// let stopped = select! {
+///     recv(jobs) -> _ => false,
+///     recv(ctx.done()) -> _ => true,
+/// };
+/// assert!(stopped);
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Done {
     scope: Arc<Scope>,
     origin: Origin,
     ticket: Option<Ticket>,
+    /// The context's done channel, fetched when the `Done` is first used as a select case.
+    chan: OnceLock<Chan<()>>,
 }
 
 impl Done {
@@ -67,6 +90,7 @@ impl Done {
             scope,
             origin,
             ticket: None,
+            chan: OnceLock::new(),
         }
     }
 
@@ -126,6 +150,13 @@ impl Drop for Done {
             // If it was already notified there is nothing to pass on: the end is broadcast.
             self.scope.queue.lock().remove(&ticket);
         }
+    }
+}
+
+/// A `Done` is a receive case of `select!`: it receives from the context's done channel.
+impl RecvTarget<()> for Done {
+    fn recv_chan(&self) -> &Chan<()> {
+        self.chan.get_or_init(|| self.scope.done_chan())
     }
 }
 

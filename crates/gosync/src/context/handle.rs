@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::done::{self, Done};
 use super::scope::Scope;
 use super::{Cause, ContextError, Key};
+use crate::chan::Receiver;
 use crate::sema::{Origin, WaitKind, WaitRecord};
 
 /// A cancellation signal, maybe a deadline, and values, handed down a call tree; Go's
@@ -200,6 +201,32 @@ impl Context {
     #[track_caller]
     pub fn done(&self) -> Done {
         Done::new(self.node.scope.clone(), Origin::here(WaitKind::Context))
+    }
+
+    /// The context's done channel (Go's `ctx.Done()`): closed once the context is done, so a
+    /// receive from it returns `None` from then on; made on first request and shared by every
+    /// later call. For [`background`](super::background), [`todo`](super::todo()) and
+    /// [`without_cancel`](super::without_cancel) contexts, which are never done, it is the nil
+    /// channel, which never fires — as Go's `Background().Done()` is nil.
+    ///
+    /// The channel closes when [`wait`](Self::wait) would return: once the context and every
+    /// context derived from it are done. A [`Done`] from [`done`](Self::done) is itself a
+    /// select case (`recv(ctx.done())`); this is for code that wants the channel as a value, to
+    /// keep, pass on, or put in a dynamic [`Select`](crate::chan::Select).
+    ///
+    /// ```
+    /// use gosync::chan::TryRecvError;
+    /// use gosync::context;
+    ///
+    /// let (ctx, cancel) = context::with_cancel(&context::background());
+    /// let done = ctx.done_chan();
+    /// assert_eq!(done.try_recv(), Err(TryRecvError::Empty));
+    /// cancel.cancel();
+    /// assert_eq!(done.recv(), None); // closed
+    /// assert!(context::background().done_chan().is_nil());
+    /// ```
+    pub fn done_chan(&self) -> Receiver<()> {
+        self.node.scope.done_chan().into()
     }
 
     /// The same future as [`done`](Self::done), under the name gosync gives every async wait.

@@ -21,6 +21,8 @@
 //! | `ctx.Err()`, `ctx.Deadline()`        | [`Context::err`], [`Context::deadline`]      |
 //! | `ctx.Value(k)`                       | [`Context::value`]                           |
 //! | `<-ctx.Done()`                       | [`Context::wait`] (thread), `ctx.done().await` (task) |
+//! | `case <-ctx.Done():` in a `select`   | `recv(ctx.done()) -> _ => ...` in [`select!`](crate::select) |
+//! | `ctx.Done()` as a channel value      | [`Context::done_chan`]                       |
 //! | `context.Canceled`, `DeadlineExceeded` | [`ContextError`]                           |
 //! | `cancel()`                           | [`CancelFunc::cancel`]                       |
 //!
@@ -48,7 +50,10 @@
 //! * **Errors are values.** [`Context::err`] returns `Option<ContextError>`; its `Display` is
 //!   Go's: `"context canceled"`, `"context deadline exceeded"`. A cause is any
 //!   `Error + Send + Sync`, shared as a [`Cause`].
-//! * `Done` is not a channel: it is a future (and a blocking [`Done::wait`]), created per wait.
+//! * [`Context::done`] returns a [`Done`], not a channel: a future (and a blocking
+//!   [`Done::wait`]) created per wait, that is also a receive case of `select!`. The channel
+//!   itself, [`Context::done_chan`], is made only when asked for, as in Go; it closes once the
+//!   context and everything derived from it are done (when [`Context::wait`] returns).
 //!
 //! # Timers
 //!

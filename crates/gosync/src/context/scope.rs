@@ -19,7 +19,8 @@
 //! for its waiters. No code holds two of these at once: cancelling takes the map of children
 //! out under the lock, lets go, then cancels them one by one (iteratively, so a deep chain does
 //! not exhaust the stack); a child's `Drop`, which may run on the thread cancelling it, then
-//! finds its parent's lock free.
+//! finds its parent's lock free. The done channel is closed with no lock held, since closing
+//! wakes its receivers.
 //!
 //! # State word
 //!
@@ -28,6 +29,9 @@
 //! | [`LIVE`]                 | not done                                                       |
 //! | code \| [`PROPAGATING`]  | done (code: `CANCELED` or `DEADLINE_EXCEEDED`); its canceller is still cancelling the scopes below |
 //! | code                     | done, and so is every scope below it                           |
+//!
+//! One more bit, `HAS_CHAN`, is set beside these once the scope's done channel exists (Go's
+//! lazily made `Done()` channel); see [`Scope::done_chan`].
 //!
 //! The code is written once, under the scope lock, after the cause, and never changes; it is
 //! read without the lock (with acquire ordering) by `err`. The waiters are notified when
@@ -58,6 +62,7 @@ use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use super::{Cause, ContextError};
+use crate::chan::Chan;
 use crate::loom::{AtomicU32, Mutex, MutexGuard, Ordering};
 use crate::sema::{self, Origin, Queue, WaitKind, Waiter};
 use crate::timer::{self, TimerHandle};
@@ -70,6 +75,8 @@ const DEADLINE_EXCEEDED: u32 = 2;
 const CODE: u32 = 3;
 /// Set with the code while the scope's canceller is still cancelling the scopes below it.
 pub(super) const PROPAGATING: u32 = 4;
+/// Set, at any time, once the scope's done channel exists (see [`Scope::done_chan`]).
+const HAS_CHAN: u32 = 8;
 
 /// The token a done waiter is notified with.
 pub(super) const DONE: u32 = 1;
@@ -106,6 +113,8 @@ struct Inner {
     cause: Option<Cause>,
     children: HashMap<u64, Weak<Scope>>,
     timer: Option<TimerHandle>,
+    /// The done channel, made on first request.
+    done_chan: Option<Chan<()>>,
 }
 
 impl Scope {
@@ -120,6 +129,7 @@ impl Scope {
                 cause: None,
                 children: HashMap::new(),
                 timer: None,
+                done_chan: None,
             }),
             queue: Queue::new(),
         }
@@ -273,11 +283,13 @@ impl Scope {
     fn finish(&self, err: ContextError, cause: &Option<Cause>, work: &mut Vec<Arc<Scope>>) -> bool {
         let (children, timer) = {
             let mut inner = self.lock();
-            if self.state.load(Ordering::Relaxed) != LIVE {
+            if self.state.load(Ordering::Relaxed) & CODE != LIVE {
                 return false;
             }
             inner.cause = cause.clone();
-            self.state.store(code(err) | PROPAGATING, Ordering::Release);
+            // An or, not a store: `done_chan` may have set `HAS_CHAN` (under this lock too).
+            self.state
+                .fetch_or(code(err) | PROPAGATING, Ordering::Release);
             (mem::take(&mut inner.children), inner.timer.take())
         };
         if let Some(timer) = timer {
@@ -291,13 +303,48 @@ impl Scope {
     /// the cancellers waiting for its subtree. The state was set before this takes the queue
     /// lock, so a waiter either queued before (and is woken here) or sees the state and does
     /// not queue.
+    ///
+    /// Then closes the done channel if one was made before the bit was cleared; one made after
+    /// is closed by `done_chan` itself. Both sides decide on the same atomic word (this
+    /// `fetch_and` and `done_chan`'s `fetch_or`), so exactly one of them closes it — with no
+    /// lock held, since closing wakes the channel's receivers.
     fn end_propagation(&self) {
-        let woken = {
+        let (woken, before) = {
             let mut q = self.queue.lock();
-            self.state.fetch_and(!PROPAGATING, Ordering::Release);
-            q.notify_all(DONE)
+            let before = self.state.fetch_and(!PROPAGATING, Ordering::AcqRel);
+            (q.notify_all(DONE), before)
         };
         sema::wake_all(woken);
+        if before & HAS_CHAN != 0 {
+            let chan = self.lock().done_chan.clone();
+            if let Some(chan) = chan {
+                chan.close();
+            }
+        }
+    }
+
+    /// The scope's done channel (Go's `Done()`): made on first call, closed once the scope and
+    /// every scope below it are done. The nil channel for a scope that never ends.
+    pub(super) fn done_chan(&self) -> Chan<()> {
+        if !self.cancellable {
+            return Chan::nil();
+        }
+        let (chan, propagated) = {
+            let mut inner = self.lock();
+            if let Some(chan) = &inner.done_chan {
+                return chan.clone();
+            }
+            let chan = Chan::new(0);
+            inner.done_chan = Some(chan.clone());
+            let before = self.state.fetch_or(HAS_CHAN, Ordering::AcqRel);
+            (chan, before & CODE != LIVE && before & PROPAGATING == 0)
+        };
+        // Done and propagated before the channel existed: nobody else will close it. Otherwise
+        // `end_propagation` has yet to clear `PROPAGATING`, will see `HAS_CHAN`, and closes it.
+        if propagated {
+            chan.close();
+        }
+        chan
     }
 
     /// Waits until the canceller of this (done) scope has cancelled every scope below it.
@@ -331,7 +378,7 @@ impl Scope {
         }
         let parent = self.parent.take()?;
         // A done scope is no longer in its parent's map: whoever cancelled it took it out.
-        if self.state.load(Ordering::Relaxed) == LIVE {
+        if self.state.load(Ordering::Relaxed) & CODE == LIVE {
             parent.lock().children.remove(&self.id);
         }
         Some(parent)
@@ -393,6 +440,22 @@ mod loom_models {
             let other = cancel.clone();
             let t = thread::spawn(move || other.cancel());
             cancel.cancel();
+            assert_eq!(child.err(), Some(ContextError::Canceled));
+            t.join().unwrap();
+        });
+    }
+
+    /// A done channel asked for while another thread cancels ends closed — by the canceller
+    /// or by `done_chan` itself, never both (a second close would panic) — and only once the
+    /// child is done too.
+    #[test]
+    fn done_chan_made_during_cancel_closes_once() {
+        loom::model(|| {
+            let (ctx, cancel) = with_cancel(&background());
+            let (child, _c) = with_cancel(&ctx);
+            let t = thread::spawn(move || cancel.cancel());
+            let done = ctx.done_chan();
+            assert_eq!(done.recv(), None);
             assert_eq!(child.err(), Some(ContextError::Canceled));
             t.join().unwrap();
         });

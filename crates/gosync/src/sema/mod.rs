@@ -273,7 +273,9 @@ impl Waiter {
     /// Moves the waiter from a claimable state (`0`, or `PARKED` alone) to `to`, keeping the
     /// flag; the current state on failure.
     fn transition(&self, to: u32) -> Result<(), u32> {
-        let mut cur = self.token.load(Ordering::Relaxed);
+        // Acquire on every path: a failure returns a completion token, and the caller then
+        // reads what the completer wrote before it.
+        let mut cur = self.token.load(Ordering::Acquire);
         loop {
             if cur & !PARKED != 0 {
                 return Err(cur & !PARKED);
@@ -282,7 +284,7 @@ impl Waiter {
                 cur,
                 to | (cur & PARKED),
                 Ordering::Acquire,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => return Ok(()),
                 Err(now) => cur = now,
