@@ -1,8 +1,9 @@
 //! # gosync — Go's concurrency toolkit, for threads and async tasks alike
 //!
-//! gosync brings the primitives of Go's `sync` and `context` packages to Rust with Go's
-//! semantics — a mutex with starvation mode, a writer-preferring read-write mutex, condition
-//! variables over any locker, wait groups, once, cancellable contexts — and one promise Go gets
+//! gosync brings the primitives of Go's `sync` and `context` packages and Go's channels to
+//! Rust with Go's semantics — a mutex with starvation mode, a writer-preferring read-write
+//! mutex, condition variables over any locker, wait groups, once, cancellable contexts,
+//! channels with close, rendezvous and `select` — and one promise Go gets
 //! for free from its runtime: **every blocking operation works from OS threads and from async
 //! tasks on any executor, on the same object**. `lock()` parks a thread; `lock_async().await`
 //! suspends a task; both wait in the same FIFO queue and hand off to each other.
@@ -17,7 +18,10 @@
 //! | `sync.WaitGroup`       | [`sync::WaitGroup`]                     |
 //! | `sync.Once`            | [`sync::Once`]                          |
 //! | `context.Context`      | [`context::Context`]                    |
+//! | `chan T`, `make(chan T, n)`, `close` | [`chan::Chan`], [`chan::Sender`], [`chan::Receiver`] |
+//! | `select`               | [`select!`], [`select_async!`], [`chan::Select`] (`reflect.Select`) |
 //! | `time.After`, `time.NewTimer`, `time.NewTicker` | [`time::after`], [`time::Timer`], [`time::Ticker`] |
+//! | the channel patterns (or-done, fan-in, tee, pipeline, ...) | [`pattern`] |
 //!
 //! ## Conventions
 //!
@@ -72,6 +76,7 @@ pub fn __loom_select_reverse(on: bool) {
 
 pub mod chan;
 pub mod context;
+pub mod pattern;
 pub mod sync;
 pub mod time;
 

@@ -825,6 +825,33 @@ impl<T> Future for SendFuture<'_, T> {
     }
 }
 
+impl<T> SendFuture<'_, T> {
+    /// Gives up the send and says whether it happened: `Some(value)` if it was not sent (the
+    /// future was never polled, is still waiting, or the channel closed), `None` if a receiver
+    /// took the value — also if that happened just now, as the future was being given up. Use
+    /// it where dropping the future would leave you unsure, e.g. when the send stands for
+    /// acquiring something. `None` too after the future has completed.
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::task::{Context, Poll};
+    /// use gosync::chan::Chan;
+    ///
+    /// let ch = Chan::new(0);
+    /// let mut send = ch.send_async(5);
+    /// let waker = futures::task::noop_waker();
+    /// assert!(std::pin::Pin::new(&mut send).poll(&mut Context::from_waker(&waker)).is_pending());
+    /// assert_eq!(send.withdraw(), Some(5)); // nobody received it
+    /// assert!(ch.try_recv().is_err());
+    /// ```
+    pub fn withdraw(mut self) -> Option<T> {
+        match self.inner {
+            Some(inner) => self.op.withdraw(inner),
+            None => self.op.withdraw_nil(),
+        }
+    }
+}
+
 impl<T> Drop for SendFuture<'_, T> {
     fn drop(&mut self) {
         if let Some(inner) = self.inner {

@@ -252,4 +252,26 @@ impl<T> SendOp<T> {
             inner.cancel_send(&slot);
         }
     }
+
+    /// Gives up the send and says whether it happened: the value back if it was not sent
+    /// (never queued, still queued, or refused by close), `None` if a receiver took it or the
+    /// operation had already completed.
+    /// [`SendOp::withdraw`] on a nil channel: nothing is ever sent.
+    pub(crate) fn withdraw_nil(&mut self) -> Option<T> {
+        self.value.take()
+    }
+
+    pub(crate) fn withdraw(&mut self, inner: &Inner<T>) -> Option<T> {
+        if let Some(v) = self.value.take() {
+            return Some(v);
+        }
+        let slot = self.slot.take()?;
+        if slot.waiter.claim() {
+            inner.lock().remove(&slot);
+        } else if !decode(wait_completion(&slot.waiter)).1 {
+            return None;
+        }
+        // SAFETY: we own the waiter; it is out of the queue (claimed by us) or completed.
+        unsafe { slot.take() }
+    }
 }
