@@ -20,7 +20,7 @@ impl<T> Inner<T> {
             SendNow::Closed(v) => return Err(SendError(v)),
             SendNow::Full(v) => v,
         };
-        let slot = Slot::new(Waiter::new(origin, None, None), 0, Some(value));
+        let slot = Slot::new(Waiter::untimed(origin, None), 0, Some(value));
         st.push_send(slot.clone());
         drop(st);
         let (_, closed) = decode(wait_thread(&slot.waiter));
@@ -48,7 +48,7 @@ impl<T> Inner<T> {
             RecvNow::Closed => return None,
             RecvNow::Empty => {}
         }
-        let slot = Slot::new(Waiter::new(origin, None, None), 0, None);
+        let slot = Slot::new(Waiter::untimed(origin, None), 0, None);
         st.push_recv(slot.clone());
         drop(st);
         let (_, closed) = decode(wait_thread(&slot.waiter));
@@ -158,11 +158,13 @@ impl<T> RecvOp<T> {
             };
             let slot = self.slot.take().expect("checked above");
             let (_, closed) = decode(t);
+            // SAFETY: we own the waiter and saw its completion token.
+            let got = unsafe { slot.take() };
+            Slot::recycle(slot);
             return Poll::Ready(if closed {
                 None
             } else {
-                // SAFETY: we own the waiter and saw its completion token.
-                Some(unsafe { slot.take() }.expect("a completed receiver holds its value"))
+                Some(got.expect("a completed receiver holds its value"))
             });
         }
         let mut st = inner.lock();
@@ -174,7 +176,7 @@ impl<T> RecvOp<T> {
             }
             RecvNow::Closed => Poll::Ready(None),
             RecvNow::Empty => {
-                let slot = Slot::new(Waiter::new(origin, None, Some(cx)), 0, None);
+                let slot = Slot::new(Waiter::untimed(origin, Some(cx)), 0, None);
                 st.push_recv(slot.clone());
                 self.slot = Some(slot);
                 Poll::Pending
@@ -217,10 +219,13 @@ impl<T> SendOp<T> {
             };
             let slot = self.slot.take().expect("checked above");
             let (_, closed) = decode(t);
+            // SAFETY: we own the waiter and saw its completion token.
+            let back = unsafe { slot.take() };
+            Slot::recycle(slot);
             return Poll::Ready(if closed {
-                // SAFETY: we own the waiter and saw its completion token.
-                let v = unsafe { slot.take() }.expect("a sender woken by close keeps its value");
-                Err(SendError(v))
+                Err(SendError(
+                    back.expect("a sender woken by close keeps its value"),
+                ))
             } else {
                 Ok(())
             });
@@ -238,7 +243,7 @@ impl<T> SendOp<T> {
             }
             SendNow::Closed(v) => Poll::Ready(Err(SendError(v))),
             SendNow::Full(v) => {
-                let slot = Slot::new(Waiter::new(origin, None, Some(cx)), 0, Some(v));
+                let slot = Slot::new(Waiter::untimed(origin, Some(cx)), 0, Some(v));
                 st.push_send(slot.clone());
                 self.slot = Some(slot);
                 Poll::Pending

@@ -469,7 +469,7 @@ pub fn select_blocking(
         return i;
     }
     loop {
-        let waiter = Waiter::new(origin, None, None);
+        let waiter = Waiter::untimed(origin, None);
         match register_all(arms, &order, &waiter) {
             Outcome::Won(i) => return Some(i),
             Outcome::Retry => continue,
@@ -511,7 +511,7 @@ impl SelectState {
             return Poll::Ready(i);
         }
         loop {
-            let waiter = Waiter::new(self.origin, None, Some(cx));
+            let waiter = Waiter::untimed(self.origin, Some(cx));
             match register_all(arms, &order, &waiter) {
                 Outcome::Won(i) => return Poll::Ready(Some(i)),
                 Outcome::Retry => continue,

@@ -89,7 +89,8 @@ pub struct WaitRecord {
     pub kind: WaitKind,
     /// Where the wait was called from.
     pub location: &'static Location<'static>,
-    /// How long the waiter has waited so far.
+    /// How long the waiter has waited so far; zero for channel operations and `select`, which
+    /// are not timed (a clock read would be a noticeable share of a hand-off).
     pub waited: Duration,
     /// Whether the waiter is an async task (`true`) or a parked thread (`false`).
     pub is_async: bool,
@@ -122,7 +123,8 @@ pub struct Waiter {
     token: AtomicU32,
     kind: WaitKind,
     location: &'static Location<'static>,
-    since: Instant,
+    /// When the wait began; `None` for an untimed waiter (see [`Waiter::untimed`]).
+    since: Option<Instant>,
     /// The thread to unpark; `None` for a task.
     thread: Option<loom::thread::Thread>,
     /// The task's waker; always `None` for a thread.
@@ -133,6 +135,8 @@ pub struct Waiter {
 thread_local! {
     /// A thread's last waiter, reused by its next wait when nobody else holds it.
     static CACHED: std::cell::Cell<Option<Arc<Waiter>>> = const { std::cell::Cell::new(None) };
+    /// The last task waiter finished on this thread (an executor's worker), likewise.
+    static CACHED_TASK: std::cell::Cell<Option<Arc<Waiter>>> = const { std::cell::Cell::new(None) };
 }
 
 impl Waiter {
@@ -140,14 +144,32 @@ impl Waiter {
     /// `since` carries over the start of an earlier wait by the same caller (a woken waiter that
     /// lost the race and queues again keeps its age, as in Go).
     pub(crate) fn new(what: Origin, since: Option<Instant>, cx: Option<&Context<'_>>) -> Arc<Self> {
+        Waiter::build(what, Some(since.unwrap_or_else(loom::now)), cx)
+    }
+
+    /// A waiter that does not read the clock: for channel operations, where a hand-off takes
+    /// a few hundred nanoseconds and a clock read would be a noticeable share of it. Go's
+    /// runtime likewise does not time every park. Its records report no waiting time.
+    pub(crate) fn untimed(what: Origin, cx: Option<&Context<'_>>) -> Arc<Self> {
+        Waiter::build(what, None, cx)
+    }
+
+    fn build(what: Origin, since: Option<Instant>, cx: Option<&Context<'_>>) -> Arc<Self> {
         #[cfg(not(loom))]
-        if cx.is_none() {
-            if let Some(mut w) = CACHED.take() {
+        {
+            let cached = match cx {
+                None => CACHED.take(),
+                Some(_) => CACHED_TASK.take(),
+            };
+            if let Some(mut w) = cached {
                 if let Some(m) = Arc::get_mut(&mut w) {
                     *m.token.get_mut() = 0;
                     m.kind = what.kind;
                     m.location = what.location;
-                    m.since = since.unwrap_or_else(loom::now);
+                    m.since = since;
+                    if let Some(cx) = cx {
+                        *m.waker.get_mut().unwrap() = Some(cx.waker().clone());
+                    }
                     return w;
                 }
             }
@@ -156,18 +178,27 @@ impl Waiter {
             token: AtomicU32::new(0),
             kind: what.kind,
             location: what.location,
-            since: since.unwrap_or_else(loom::now),
+            since,
             thread: cx.is_none().then(loom::thread::current),
             waker: Mutex::new(cx.map(|cx| cx.waker().clone())),
         })
     }
 
-    /// Hands a finished thread waiter back for the thread's next wait (saves an allocation per
-    /// blocking operation). Does nothing if someone else still holds it.
+    /// Hands a finished waiter back for the next wait on this thread (saves an allocation per
+    /// operation that waits). Does nothing if someone else still holds it.
     pub(crate) fn recycle(this: Arc<Self>) {
         #[cfg(not(loom))]
-        if this.thread.is_some() && Arc::strong_count(&this) == 1 {
-            CACHED.set(Some(this));
+        {
+            let mut this = this;
+            if let Some(m) = Arc::get_mut(&mut this) {
+                if m.thread.is_some() {
+                    CACHED.set(Some(this));
+                } else {
+                    // Do not keep the task alive through its waker.
+                    *m.waker.get_mut().unwrap() = None;
+                    CACHED_TASK.set(Some(this));
+                }
+            }
         }
         #[cfg(loom)]
         drop(this);
@@ -175,7 +206,7 @@ impl Waiter {
 
     /// When this waiter started waiting.
     pub(crate) fn since(&self) -> Instant {
-        self.since
+        self.since.expect("since() of an untimed waiter")
     }
 
     /// The token this waiter was notified with, if it has been (acquire: whatever the notifier
@@ -265,7 +296,9 @@ impl Waiter {
         WaitRecord {
             kind: self.kind,
             location: self.location,
-            waited: loom::now().saturating_duration_since(self.since),
+            waited: self
+                .since
+                .map_or(Duration::ZERO, |s| loom::now().saturating_duration_since(s)),
             is_async: self.thread.is_none(),
         }
     }
