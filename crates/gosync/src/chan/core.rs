@@ -362,24 +362,32 @@ pub(crate) fn wake(n: Option<Notified>) {
     }
 }
 
-/// Spins this long for a completion before parking a thread: on two cores a peer usually
-/// arrives within a few hundred nanoseconds, while a park and unpark costs microseconds.
+/// How long a blocked thread waits for a completion before it parks: a short spin, then up to
+/// this many yields of its time slice. On a machine with few cores the peer usually acts
+/// within microseconds, and it often needs this thread's core to do so — which a yield gives
+/// and a spin does not; a park and unpark cost tens of microseconds across cores.
 #[cfg(not(loom))]
-const SPINS: u32 = 128;
+const YIELDS: u32 = 256;
+#[cfg(loom)]
+const YIELDS: u32 = 0;
+#[cfg(not(loom))]
+const SPINS: u32 = 16;
 #[cfg(loom)]
 const SPINS: u32 = 0;
 
 /// Blocks the calling thread until its waiter is completed; returns the token.
 pub(crate) fn wait_thread(waiter: &Waiter) -> u32 {
-    for i in 0..SPINS {
+    for _ in 0..SPINS {
         if let Some(t) = waiter.token() {
             return t;
         }
-        if i < SPINS / 2 {
-            loom::spin_loop();
-        } else {
-            loom::thread::yield_now();
+        loom::spin_loop();
+    }
+    for _ in 0..YIELDS {
+        if let Some(t) = waiter.token() {
+            return t;
         }
+        loom::thread::yield_now();
     }
     waiter.park(None).expect("no deadline")
 }
