@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+mod chan;
 mod go;
 mod measure;
 mod stats;
@@ -58,12 +59,20 @@ struct Family {
 }
 
 /// Every family, in the order they run.
-const FAMILIES: &[Family] = &[Family {
-    name: "sync",
-    about: sync::ABOUT,
-    cases: sync::CASES,
-    run: sync::run,
-}];
+const FAMILIES: &[Family] = &[
+    Family {
+        name: "sync",
+        about: sync::ABOUT,
+        cases: sync::CASES,
+        run: sync::run,
+    },
+    Family {
+        name: "chan",
+        about: chan::ABOUT,
+        cases: chan::CASES,
+        run: chan::run,
+    },
+];
 
 /// Results of one case: rows = implementations, columns = variants of the case.
 #[derive(Clone, Debug)]
