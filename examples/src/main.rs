@@ -12,6 +12,7 @@
 //! cargo run --release -p gosync-tour -- --list       # what there is
 //! ```
 
+mod chan;
 mod context;
 mod out;
 mod sync;
@@ -52,6 +53,11 @@ const FAMILIES: &[Family] = &[
         about: "cancellation, deadlines and request-scoped values",
         scenarios: context::SCENARIOS,
     },
+    Family {
+        name: "chan",
+        about: "channels: the table of states, select, timers, the channel mutex and patterns",
+        scenarios: chan::SCENARIOS,
+    },
 ];
 
 /// A runnable tour of the Go concurrency course's scenarios, in gosync: every primitive used
@@ -59,8 +65,8 @@ const FAMILIES: &[Family] = &[
 #[derive(Parser)]
 #[command(name = "gosync-tour", version)]
 struct Cli {
-    /// Families (`sync`, `context`) or scenarios (`sync/cond`, or just `cond`) to run, in the
-    /// order given; everything when none is given.
+    /// Families (`sync`, `context`, `chan`) or scenarios (`sync/cond`, or just `cond`) to run,
+    /// in the order given; everything when none is given.
     #[arg(value_name = "FAMILY")]
     families: Vec<String>,
 

@@ -15,6 +15,16 @@ const SCENARIOS: &[&str] = &[
     "context/timeout",
     "context/cancel",
     "context/value",
+    "chan/chan-table",
+    "chan/chan-mutex",
+    "chan/select-timeout",
+    "chan/or-done",
+    "chan/or",
+    "chan/fan-in",
+    "chan/fan-out",
+    "chan/tee",
+    "chan/pipeline",
+    "chan/bridge",
 ];
 
 /// Runs the tour with `args`; fails the test if it has not finished within two minutes.
@@ -89,7 +99,8 @@ fn full_tour_runs_and_prints_every_header() {
         SCENARIOS.len(),
         "{stdout}"
     );
-    assert!(stdout.contains("Tour over: 9 scenario(s)"), "{stdout}");
+    let over = format!("Tour over: {} scenario(s)", SCENARIOS.len());
+    assert!(stdout.contains(&over), "{stdout}");
     // Misuse panics were caught and silenced: nothing went to stderr.
     assert!(out.stderr.is_empty(), "stderr:\n{}", text(&out.stderr));
 }
@@ -121,6 +132,99 @@ fn tour_shows_go_messages_and_right_results() {
 }
 
 #[test]
+fn channel_tour_shows_go_messages_and_right_results() {
+    let out = tour(&["--fast", "chan"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for expected in [
+        // chan-table
+        "recv() still blocked after",
+        "send(3) still blocked after",
+        "recv() blocks until a thread sends: Some(7)",
+        "send(3) blocks until a thread receives (it took Some(1)): Ok(())",
+        "send(3) = Err(\"send on closed channel\") with 3 given back",
+        "close() panicked: \"close of nil channel\"",
+        "close() panicked: \"close of closed channel\"",
+        "receivers get [1, 2], then None",
+        "quit.recv_async() = None",
+        "full.send(9) = Err(\"send on closed channel\"), 9 given back",
+        // chan-mutex
+        "unlock() panicked: \"sync: unlock of unlocked mutex\"",
+        // select-timeout
+        "nothing ready, default ran",
+        "after jobs.send(1): got job Some(1)",
+        "recv(ctx.done()) fired: Some(DeadlineExceeded)",
+        "the watchdog fired",
+        // or-done, or
+        "took [1, 2, 3]; done.close()",
+        "user-cancel: open, shutdown: closed, sigterm: open, admin: open; ctx.err() = None",
+        "dones[777].close(): stop.recv() = None",
+        "out.recv() = None",
+        // fan-in, fan-out
+        "per producer: [6, 6, 6, 6], total 24; each producer's values in its order: true",
+        "got [0, 3, 6, 9]",
+        "got [1, 4, 7, 10]",
+        "got [2, 5, 8, 11]",
+        "sum of squares = 20540 (expected 20540)",
+        ", 40 jobs",
+        // tee
+        "the same: true",
+        "equal, or one apart",
+        "took [1, 2, 3], then left.close()",
+        "got all of them: [1, 2, 3, 4, 5, 6, 7, 8]",
+        // pipeline
+        "out.recv() = Some(4)",
+        "out.recv() = Some(9)",
+        "take(5) = [1, 9, 25, 49, 81]",
+        "for v in &first: [1, 9, 25, 49, 81]",
+        "tasks still running: 3",
+        "done.close(): tasks still running: 0",
+        "reduce(...) = Some(5050)",
+        // bridge
+        "in order: 1a 1b 1c 2a 2b 2c 3a 3b 3c",
+        "the first 7: [10, 11, 12, 20, 21, 22, 30]",
+        "flat is closed: true",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?}:\n{stdout}");
+    }
+    // Counted lines: both mutex variants, every subscriber, every worker, every answer.
+    for (expected, n) in [
+        ("counter = 2000", 2),
+        ("quit.recv() = None", 2),
+        ("got 10 values, sum 55", 3),
+        ("stopped after", 5),
+        ("slept for", 5),
+    ] {
+        assert_eq!(
+            stdout.matches(expected).count(),
+            n,
+            "{expected:?}:\n{stdout}"
+        );
+    }
+    if cfg!(target_os = "linux") {
+        // Every pattern ended: no scenario left a pattern thread behind.
+        assert_eq!(
+            stdout.matches("pattern threads left:").count(),
+            13,
+            "{stdout}"
+        );
+        for line in stdout
+            .lines()
+            .filter(|l| l.contains("pattern threads left:"))
+        {
+            assert!(
+                line.ends_with("pattern threads left: 0"),
+                "{line}\n{stdout}"
+            );
+        }
+    }
+    for wrong in ["unexpected", "NOT EQUAL", "WERE LOST"] {
+        assert!(!stdout.contains(wrong), "{wrong}:\n{stdout}");
+    }
+    assert!(out.stderr.is_empty(), "stderr:\n{}", text(&out.stderr));
+}
+
+#[test]
 fn list_names_every_scenario() {
     let out = tour(&["--list"]);
     assert!(out.status.success());
@@ -133,12 +237,14 @@ fn list_names_every_scenario() {
 
 #[test]
 fn selection_runs_only_what_is_named() {
-    let out = tour(&["--fast", "once", "context/value"]);
+    // A bare name matches exactly: `or` is chan/or, not chan/or-done.
+    let out = tour(&["--fast", "once", "context/value", "or"]);
     assert!(out.status.success());
     let stdout = text(&out.stdout);
-    assert!(stdout.contains(&header(1, 2, "sync/once")), "{stdout}");
-    assert!(stdout.contains(&header(2, 2, "context/value")), "{stdout}");
-    assert_eq!(stdout.matches("=== [").count(), 2, "{stdout}");
+    assert!(stdout.contains(&header(1, 3, "sync/once")), "{stdout}");
+    assert!(stdout.contains(&header(2, 3, "context/value")), "{stdout}");
+    assert!(stdout.contains(&header(3, 3, "chan/or")), "{stdout}");
+    assert_eq!(stdout.matches("=== [").count(), 3, "{stdout}");
 }
 
 #[test]
