@@ -28,6 +28,10 @@ pub(crate) trait Dirty {
 pub(crate) struct Lock<T> {
     /// Bit 0: locked. Bits 1..: the number of critical sections that changed the state.
     word: AtomicU64,
+    /// Under loom, exclusion comes from loom's mutex (a spin loop would make models explode);
+    /// the word still carries the change count.
+    #[cfg(loom)]
+    m: ::loom::sync::Mutex<()>,
     value: UnsafeCell<T>,
 }
 
@@ -42,10 +46,21 @@ impl<T: Dirty> Lock<T> {
     pub(crate) fn new(value: T) -> Self {
         Lock {
             word: AtomicU64::new(0),
+            #[cfg(loom)]
+            m: ::loom::sync::Mutex::new(()),
             value: UnsafeCell::new(value),
         }
     }
 
+    #[cfg(loom)]
+    pub(crate) fn lock(&self) -> Guard<'_, T> {
+        let g = self.m.lock().unwrap();
+        let w = self.word.load(Ordering::Relaxed);
+        self.word.store(w | LOCKED, Ordering::Relaxed);
+        Guard { lock: self, _g: g }
+    }
+
+    #[cfg(not(loom))]
     #[inline]
     pub(crate) fn lock(&self) -> Guard<'_, T> {
         let w = self.word.load(Ordering::Relaxed);
@@ -60,6 +75,7 @@ impl<T: Dirty> Lock<T> {
         Guard { lock: self }
     }
 
+    #[cfg(not(loom))]
     #[cold]
     fn lock_slow(&self) {
         let mut spins = 0u32;
@@ -99,6 +115,8 @@ impl<T: Dirty> Lock<T> {
 /// Holds the lock; releases it when dropped, counting the section if it changed the state.
 pub(crate) struct Guard<'a, T: Dirty> {
     lock: &'a Lock<T>,
+    #[cfg(loom)]
+    _g: ::loom::sync::MutexGuard<'a, ()>,
 }
 
 impl<T: Dirty> Guard<'_, T> {
