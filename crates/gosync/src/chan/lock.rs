@@ -42,6 +42,10 @@ unsafe impl<T: Send> Sync for Lock<T> {}
 
 const LOCKED: u64 = 1;
 
+/// Rounds of doubling pauses (1, 2, 4, ... spin hints) before a waiter starts yielding.
+#[cfg(not(loom))]
+const SPINS: u32 = 9;
+
 impl<T: Dirty> Lock<T> {
     pub(crate) fn new(value: T) -> Self {
         Lock {
@@ -83,8 +87,10 @@ impl<T: Dirty> Lock<T> {
             // Test before test-and-set: spin on a shared cache line, not an exclusive one.
             let mut w = self.word.load(Ordering::Relaxed);
             while w & LOCKED != 0 {
-                if spins < 64 {
-                    for _ in 0..(1u32 << (spins / 8).min(5)) {
+                // A few short pauses cover a holder running on the other core; past them the
+                // holder has likely been preempted, and only yielding lets it finish.
+                if spins < SPINS {
+                    for _ in 0..(1u32 << spins) {
                         loom::spin_loop();
                     }
                     spins += 1;
