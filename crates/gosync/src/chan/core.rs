@@ -368,21 +368,20 @@ pub(crate) fn wake(n: Option<Notified>) {
 /// and a spin does not; a park and unpark cost tens of microseconds across cores.
 #[cfg(not(loom))]
 const YIELDS: u32 = 256;
-#[cfg(loom)]
-const YIELDS: u32 = 0;
 #[cfg(not(loom))]
 const SPINS: u32 = 16;
-#[cfg(loom)]
-const SPINS: u32 = 0;
 
 /// Blocks the calling thread until its waiter is completed; returns the token.
 pub(crate) fn wait_thread(waiter: &Waiter) -> u32 {
+    // Under loom both counts are zero: the model parks at once.
+    #[cfg(not(loom))]
     for _ in 0..SPINS {
         if let Some(t) = waiter.token() {
             return t;
         }
         loom::spin_loop();
     }
+    #[cfg(not(loom))]
     for _ in 0..YIELDS {
         if let Some(t) = waiter.token() {
             return t;

@@ -16,7 +16,9 @@
 
 use std::ops::{Deref, DerefMut};
 
-use crate::loom::{self, AtomicU64, Ordering, UnsafeCell};
+#[cfg(not(loom))]
+use crate::loom;
+use crate::loom::{AtomicU64, Ordering, UnsafeCell};
 
 /// State that can say whether a critical section changed it.
 pub(crate) trait Dirty {

@@ -1,6 +1,7 @@
 //! A small per-thread random number generator for `select`'s uniform choice (wyrand).
 //! Statistical quality is all that is needed here, not unpredictability.
 
+#[cfg(not(loom))]
 use std::cell::Cell;
 
 #[cfg(not(loom))]

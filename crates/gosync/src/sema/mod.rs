@@ -186,6 +186,7 @@ impl Waiter {
 
     /// Hands a finished waiter back for the next wait on this thread (saves an allocation per
     /// operation that waits). Does nothing if someone else still holds it.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn recycle(this: Arc<Self>) {
         #[cfg(not(loom))]
         {

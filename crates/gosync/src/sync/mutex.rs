@@ -456,6 +456,7 @@ impl RawMutex {
 
     /// Whether a task may barge past the woken waiter now: yes, unless it has been left
     /// waiting too long (checked every `BARGE_CHECK` barges).
+    #[cfg_attr(loom, allow(clippy::modulo_one))] // BARGE_CHECK is 1 under loom
     fn may_barge_past_woken(&self) -> bool {
         let n = self.barges.load(std::sync::atomic::Ordering::Relaxed);
         n % BARGE_CHECK != BARGE_CHECK - 1 || !self.woken_too_long()
