@@ -63,27 +63,34 @@ impl<T: Dirty> Lock<T> {
         let g = self.m.lock().unwrap();
         let w = self.word.load(Ordering::Relaxed);
         self.word.store(w | LOCKED, Ordering::Relaxed);
-        Guard { lock: self, _g: g }
+        Guard {
+            lock: self,
+            word: w,
+            _g: g,
+        }
     }
 
     #[cfg(not(loom))]
     #[inline]
     pub(crate) fn lock(&self) -> Guard<'_, T> {
-        let w = self.word.load(Ordering::Relaxed);
+        let mut w = self.word.load(Ordering::Relaxed);
         if w & LOCKED != 0
             || self
                 .word
                 .compare_exchange_weak(w, w | LOCKED, Ordering::Acquire, Ordering::Relaxed)
                 .is_err()
         {
-            self.lock_slow();
+            w = self.lock_slow();
         }
-        Guard { lock: self }
+        Guard {
+            lock: self,
+            word: w,
+        }
     }
 
     #[cfg(not(loom))]
     #[cold]
-    fn lock_slow(&self) {
+    fn lock_slow(&self) -> u64 {
         let mut spins = 0u32;
         loop {
             // Test before test-and-set: spin on a shared cache line, not an exclusive one.
@@ -106,7 +113,7 @@ impl<T: Dirty> Lock<T> {
                 .compare_exchange_weak(w, w | LOCKED, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
-                return;
+                return w;
             }
         }
     }
@@ -123,6 +130,8 @@ impl<T: Dirty> Lock<T> {
 /// Holds the lock; releases it when dropped, counting the section if it changed the state.
 pub(crate) struct Guard<'a, T: Dirty> {
     lock: &'a Lock<T>,
+    /// The word as it was when the lock was taken (unlocked; only the holder changes it).
+    word: u64,
     #[cfg(loom)]
     _g: ::loom::sync::MutexGuard<'a, ()>,
 }
@@ -131,7 +140,7 @@ impl<T: Dirty> Guard<'_, T> {
     /// The change count as of this critical section (it cannot change while held).
     #[inline]
     pub(crate) fn version(&self) -> u64 {
-        self.lock.word.load(Ordering::Relaxed) >> 1
+        self.word >> 1
     }
 }
 
@@ -160,9 +169,8 @@ impl<T: Dirty> Drop for Guard<'_, T> {
             // SAFETY: we still hold the lock.
             unsafe { (*p).take_dirty() }
         });
-        // Only the holder writes the word, so a plain load and store suffice.
-        let w = self.lock.word.load(Ordering::Relaxed) & !LOCKED;
-        let w = if changed { w + 2 } else { w };
+        // Only the holder writes the word, so the value read at lock time is still current.
+        let w = if changed { self.word + 2 } else { self.word };
         self.lock.word.store(w, Ordering::Release);
     }
 }
