@@ -10,37 +10,11 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use gosync_dist::backend::{PutRequest, RangeRequest};
-use gosync_dist::testing::EtcdServer;
 use gosync_dist::{Client, Election, Error, LeaderValue, Observe, Session};
 
-/// Failure bound for waits that should finish at once.
-const SOON: Duration = Duration::from_secs(10);
-
-macro_rules! cases {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(gosync_dist::Client::embedded()).await;
-                }
-            )*
-        }
-        mod etcd {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(server) = gosync_dist::testing::EtcdServer::start_or_skip() else {
-                        return;
-                    };
-                    let client = super::connect(&server).await;
-                    super::$case(client).await;
-                    drop(server);
-                }
-            )*
-        }
-    };
-}
+#[macro_use]
+mod support;
+use support::{session, within};
 
 cases!(
     ten_candidates_one_leader_observed_in_order,
@@ -56,22 +30,6 @@ cases!(
     cancelled_campaign_withdraws,
     bad_prefix_is_rejected,
 );
-
-async fn connect(server: &EtcdServer) -> Client {
-    Client::etcd(&server.endpoints())
-        .await
-        .unwrap_or_else(|e| panic!("connecting to the test etcd failed: {e}"))
-}
-
-async fn session(client: &Client) -> Session {
-    Session::new(client).await.expect("session")
-}
-
-async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(SOON, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {SOON:?}"))
-}
 
 /// The next observed item, which must come soon and not be an error.
 async fn next(observe: &mut Observe) -> Option<LeaderValue> {

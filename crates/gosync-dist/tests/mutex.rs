@@ -15,34 +15,9 @@ use gosync_dist::backend::*;
 use gosync_dist::testing::EtcdServer;
 use gosync_dist::{Client, Error, Mutex, Session};
 
-/// Failure bound for waits that should finish at once.
-const SOON: Duration = Duration::from_secs(10);
-
-macro_rules! cases {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(gosync_dist::Client::embedded()).await;
-                }
-            )*
-        }
-        mod etcd {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(server) = gosync_dist::testing::EtcdServer::start_or_skip() else {
-                        return;
-                    };
-                    let client = super::connect(&server).await;
-                    super::$case(client).await;
-                    drop(server);
-                }
-            )*
-        }
-    };
-}
+#[macro_use]
+mod support;
+use support::{connect, session, within, SOON};
 
 cases!(
     ten_sessions_fifty_cycles_with_fencing,
@@ -59,22 +34,6 @@ cases!(
     bad_prefix_is_rejected,
     contended_hand_off_rate,
 );
-
-async fn connect(server: &EtcdServer) -> Client {
-    Client::etcd(&server.endpoints())
-        .await
-        .unwrap_or_else(|e| panic!("connecting to the test etcd failed: {e}"))
-}
-
-async fn session(client: &Client) -> Session {
-    Session::new(client).await.expect("session")
-}
-
-async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(SOON, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {SOON:?}"))
-}
 
 async fn keys_under(client: &Client, prefix: &str) -> Vec<String> {
     let resp = client

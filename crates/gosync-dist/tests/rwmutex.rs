@@ -10,37 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gosync_dist::backend::RangeRequest;
-use gosync_dist::testing::EtcdServer;
-use gosync_dist::{Client, Error, RwMutex, Session};
+use gosync_dist::{Client, Error, RwMutex};
 
-/// Failure bound for waits that should finish at once.
-const SOON: Duration = Duration::from_secs(10);
-
-macro_rules! cases {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(gosync_dist::Client::embedded()).await;
-                }
-            )*
-        }
-        mod etcd {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(server) = gosync_dist::testing::EtcdServer::start_or_skip() else {
-                        return;
-                    };
-                    let client = super::connect(&server).await;
-                    super::$case(client).await;
-                    drop(server);
-                }
-            )*
-        }
-    };
-}
+#[macro_use]
+mod support;
+use support::{session, within};
 
 cases!(
     readers_share_writer_excludes,
@@ -50,22 +24,6 @@ cases!(
     unlock_in_wrong_mode_is_an_error,
     bad_prefix_is_rejected,
 );
-
-async fn connect(server: &EtcdServer) -> Client {
-    Client::etcd(&server.endpoints())
-        .await
-        .unwrap_or_else(|e| panic!("connecting to the test etcd failed: {e}"))
-}
-
-async fn session(client: &Client) -> Session {
-    Session::new(client).await.expect("session")
-}
-
-async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(SOON, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {SOON:?}"))
-}
 
 async fn keys(client: &Client, prefix: &str) -> usize {
     client

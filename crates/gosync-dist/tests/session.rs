@@ -8,37 +8,11 @@
 use std::time::Duration;
 
 use gosync_dist::backend::{PutRequest, RangeRequest};
-use gosync_dist::testing::EtcdServer;
 use gosync_dist::{Client, Election, Error, Mutex, RwMutex, Session, SessionEnd};
 
-/// Failure bound for waits that should finish at once.
-const SOON: Duration = Duration::from_secs(10);
-
-macro_rules! cases {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(gosync_dist::Client::embedded()).await;
-                }
-            )*
-        }
-        mod etcd {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(server) = gosync_dist::testing::EtcdServer::start_or_skip() else {
-                        return;
-                    };
-                    let client = super::connect(&server).await;
-                    super::$case(client).await;
-                    drop(server);
-                }
-            )*
-        }
-    };
-}
+#[macro_use]
+mod support;
+use support::SOON;
 
 cases!(
     ttl_zero_is_rejected,
@@ -54,12 +28,6 @@ cases!(
     lost_session_fails_every_primitive,
     revoked_lease_fails_new_keys_at_once,
 );
-
-async fn connect(server: &EtcdServer) -> Client {
-    Client::etcd(&server.endpoints())
-        .await
-        .unwrap_or_else(|e| panic!("connecting to the test etcd failed: {e}"))
-}
 
 async fn ttl_zero_is_rejected(client: Client) {
     let err = Session::builder(&client)
