@@ -10,10 +10,12 @@
 //! cargo run --release -p gosync-tour -- sync/cond    # one scenario
 //! cargo run --release -p gosync-tour -- context      # one family
 //! cargo run --release -p gosync-tour -- --list       # what there is
+//! cargo run --release -p gosync-tour -- --etcd http://127.0.0.1:2379 dist   # on a real etcd
 //! ```
 
 mod chan;
 mod context;
+mod dist;
 mod out;
 mod sync;
 
@@ -58,6 +60,11 @@ const FAMILIES: &[Family] = &[
         about: "channels: the table of states, select, timers, the channel mutex and patterns",
         scenarios: chan::SCENARIOS,
     },
+    Family {
+        name: "dist",
+        about: "distributed Mutex, RWMutex and Election (embedded store, or etcd with --etcd)",
+        scenarios: dist::SCENARIOS,
+    },
 ];
 
 /// A runnable tour of the Go concurrency course's scenarios, in gosync: every primitive used
@@ -65,7 +72,7 @@ const FAMILIES: &[Family] = &[
 #[derive(Parser)]
 #[command(name = "gosync-tour", version)]
 struct Cli {
-    /// Families (`sync`, `context`, `chan`) or scenarios (`sync/cond`, or just `cond`) to run,
+    /// Families (`sync`, `context`, `chan`, `dist`) or scenarios (`sync/cond`, or just `cond`) to run,
     /// in the order given; everything when none is given.
     #[arg(value_name = "FAMILY")]
     families: Vec<String>,
@@ -77,6 +84,11 @@ struct Cli {
     /// Shorten the sleeps (to a fifth), for tests and the impatient.
     #[arg(long)]
     fast: bool,
+
+    /// Run the `dist` family on the etcd at these endpoints (comma-separated) instead of the
+    /// embedded store [default: $GOSYNC_ETCD_ENDPOINTS].
+    #[arg(long, value_name = "URLS")]
+    etcd: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -94,6 +106,8 @@ fn main() -> ExitCode {
         }
     };
     out::set_fast(cli.fast);
+    let etcd = cli.etcd.or_else(|| std::env::var(dist::ENDPOINTS_ENV).ok());
+    dist::set_etcd(etcd.as_deref());
     let started = std::time::Instant::now();
     for (i, (family, scenario)) in selected.iter().enumerate() {
         out::header(

@@ -25,6 +25,9 @@ const SCENARIOS: &[&str] = &[
     "chan/tee",
     "chan/pipeline",
     "chan/bridge",
+    "dist/lock",
+    "dist/rw-lock",
+    "dist/election",
 ];
 
 /// Runs the tour with `args`; fails the test if it has not finished within two minutes.
@@ -222,6 +225,65 @@ fn channel_tour_shows_go_messages_and_right_results() {
         assert!(!stdout.contains(wrong), "{wrong}:\n{stdout}");
     }
     assert!(out.stderr.is_empty(), "stderr:\n{}", text(&out.stderr));
+}
+
+/// What the `dist` family must show, on any backend.
+fn check_dist(stdout: &str) {
+    for expected in [
+        "10 acquisitions; fencing tokens strictly increasing: true; acquired in queue order (FIFO): true; never two holders at once: true",
+        "readers inside at once: 3; the writer waited for all three and was alone: true; R4 (asked after W) entered after the writer left: true",
+        "observe saw: no leader -> node-1 -> node-2 -> node-2, v2 -> node-3 -> no leader; one leader at a time: true; leaders in campaign order: true",
+        "leader() = node-1",
+        "has no leader",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?}:\n{stdout}");
+    }
+    assert_eq!(
+        stdout.matches("acquired lock, fencing token").count(),
+        10,
+        "{stdout}"
+    );
+    assert!(!stdout.contains("FALSE"), "{stdout}");
+}
+
+#[test]
+fn dist_tour_on_the_embedded_store() {
+    let out = tour(&["--fast", "dist"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert_eq!(
+        stdout.matches("backend: the embedded store").count(),
+        3,
+        "{stdout}"
+    );
+    check_dist(&stdout);
+    assert!(out.stderr.is_empty(), "stderr:\n{}", text(&out.stderr));
+}
+
+/// The same scenarios on a real etcd started for the test (killed when it ends; set
+/// `GOSYNC_SKIP_ETCD=1` to skip).
+#[test]
+fn dist_tour_on_a_real_etcd() {
+    let Some(etcd) = gosync_dist::testing::EtcdServer::start_or_skip() else {
+        return;
+    };
+    let out = tour(&["--fast", "--etcd", etcd.endpoint(), "dist"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let backend = format!("backend: etcd at {}", etcd.endpoint());
+    assert_eq!(stdout.matches(&backend).count(), 3, "{stdout}");
+    check_dist(&stdout);
+}
+
+#[test]
+fn dist_tour_says_when_etcd_is_unreachable() {
+    // Port 1 on loopback: nothing listens there.
+    let out = tour(&["--etcd", "http://127.0.0.1:1", "dist/lock"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("cannot use etcd"), "{stdout}");
+    assert!(stdout.contains("http://127.0.0.1:1"), "{stdout}");
+    assert!(stdout.contains("=> skipped: no etcd to run on"), "{stdout}");
 }
 
 #[test]

@@ -16,6 +16,7 @@ use std::time::Duration;
 use clap::Parser;
 
 mod chan;
+mod dist;
 mod go;
 mod measure;
 mod stats;
@@ -71,6 +72,12 @@ const FAMILIES: &[Family] = &[
         about: chan::ABOUT,
         cases: chan::CASES,
         run: chan::run,
+    },
+    Family {
+        name: "dist",
+        about: dist::ABOUT,
+        cases: dist::CASES,
+        run: dist::run,
     },
 ];
 
