@@ -427,3 +427,65 @@ fn woken_task_on_the_same_thread_is_not_starved_by_a_lock_loop() {
     );
     assert_eq!(looper + 1, TOTAL);
 }
+
+/// A `lock_async` future woken to compete but never polled again (pinned in a `select!` loop
+/// that awaits something else) must not stop later unlocks from waking the others: here a
+/// parked thread must get the free mutex after the next unlock.
+///
+/// The future must be woken in normal mode: if it has waited past the starvation threshold
+/// when the mutex is unlocked, it is handed the lock instead (and then holds it until polled,
+/// as a tokio mutex would); such a round is retried.
+#[test]
+fn a_woken_but_unpolled_future_does_not_stall_later_wakeups() {
+    for _ in 0..100 {
+        if woken_but_unpolled_round() {
+            return;
+        }
+    }
+    panic!("every round starved: the machine is too loaded to run this test");
+}
+
+/// One round; `false` if the future was handed the lock (starvation mode) instead of woken.
+fn woken_but_unpolled_round() -> bool {
+    let m = Arc::new(RawMutex::new());
+    m.lock();
+    let mut woken = Box::pin(m.lock_async());
+    let mut cx = Context::from_waker(noop_waker_ref());
+    assert!(woken.as_mut().poll(&mut cx).is_pending());
+    let (got_tx, got) = std::sync::mpsc::channel();
+    let parked = {
+        let m = m.clone();
+        thread::spawn(move || {
+            m.lock();
+            got_tx.send(()).unwrap();
+            m.unlock();
+        })
+    };
+    let start = Instant::now();
+    while m.waiters() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the thread did not queue"
+        );
+        thread::yield_now();
+    }
+    // Wakes the future, which is then never polled.
+    m.unlock();
+    if m.is_locked() {
+        // Handed off: the future owns the lock. Let everyone through and try again.
+        assert!(woken.as_mut().poll(&mut cx).is_ready());
+        m.unlock();
+        got.recv().unwrap();
+        parked.join().unwrap();
+        return false;
+    }
+    // Someone else comes and goes: this unlock must wake the parked thread.
+    m.lock();
+    m.unlock();
+    got.recv_timeout(Duration::from_secs(20))
+        .expect("the parked thread was never woken although the mutex is free");
+    parked.join().unwrap();
+    drop(woken);
+    assert!(!m.is_locked() && m.waiters() == 0 && !m.is_woken());
+    true
+}

@@ -477,6 +477,29 @@ impl<T> Chan<T> {
     }
 }
 
+/// Blocks the calling thread on a nil channel until the outside canceller that `watch`
+/// registers the waiter with ends the wait (forever if `watch` gives no guard that can end).
+pub(crate) fn block_nil_bounded<G>(
+    origin: Origin,
+    watch: impl FnOnce(&Arc<crate::sema::Waiter>) -> Result<Option<G>, ()>,
+) {
+    let waiter = crate::sema::Waiter::new(
+        Origin {
+            kind: WaitKind::NilChan,
+            ..origin
+        },
+        None,
+        None,
+    );
+    let Ok(guard) = watch(&waiter) else {
+        return;
+    };
+    if guard.is_none() {
+        block_forever(origin);
+    }
+    waiter.park(None);
+}
+
 /// Blocks the calling thread forever (an operation on a nil channel).
 fn block_forever(origin: Origin) -> ! {
     let waiter = crate::sema::Waiter::new(
@@ -544,6 +567,10 @@ impl<T> fmt::Debug for Chan<T> {
 }
 
 impl<T> Sender<T> {
+    pub(crate) fn as_chan(&self) -> &Chan<T> {
+        &self.chan
+    }
+
     /// See [`Chan::send`].
     ///
     /// ```
@@ -640,6 +667,10 @@ impl<T> Sender<T> {
 }
 
 impl<T> Receiver<T> {
+    pub(crate) fn as_chan(&self) -> &Chan<T> {
+        &self.chan
+    }
+
     /// See [`Chan::recv`].
     ///
     /// ```

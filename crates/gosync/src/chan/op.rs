@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 use super::core::{decode, wait_completion, wait_thread, wake, Inner, RecvNow, SendNow, Slot};
 use super::error::{SendError, TryRecvError, TrySendError};
 use crate::loom::Arc;
-use crate::sema::{Notified, Origin, Waiter};
+use crate::sema::{Notified, Origin, Waiter, CTX_DONE};
 
 impl<T> Inner<T> {
     /// Go's `ch <- v` for a thread.
@@ -60,6 +60,93 @@ impl<T> Inner<T> {
         } else {
             Some(got.expect("a completed receiver holds its value"))
         }
+    }
+
+    /// `send`, bounded by an outside canceller (a context): `watch` registers the waiter with
+    /// it and returns a guard that unregisters on drop, or `Err` if the canceller is done
+    /// already. `Err(value)` if the canceller ended the wait before a receiver took the value.
+    pub(crate) fn send_bounded<G>(
+        &self,
+        value: T,
+        origin: Origin,
+        watch: impl FnOnce(&Arc<Waiter>) -> Result<G, ()>,
+    ) -> Result<Result<(), SendError<T>>, T> {
+        let mut st = self.lock();
+        let value = match st.send_now(value, None) {
+            SendNow::Sent(n) => {
+                drop(st);
+                wake(n);
+                return Ok(Ok(()));
+            }
+            SendNow::Closed(v) => return Ok(Err(SendError(v))),
+            SendNow::Full(v) => v,
+        };
+        let waiter = Waiter::untimed(origin, None);
+        let Ok(guard) = watch(&waiter) else {
+            return Err(value);
+        };
+        let slot = Slot::new(waiter, 0, Some(value));
+        st.push_send(slot.clone());
+        drop(st);
+        let t = wait_thread(&slot.waiter);
+        drop(guard);
+        if t == CTX_DONE {
+            // The canceller claimed the waiter: no receiver took the value.
+            self.lock().remove(&slot);
+            // SAFETY: we own the waiter, it was completed, and its slot is in no queue.
+            let back = unsafe { slot.take() };
+            return Err(back.expect("a cancelled sender keeps its value"));
+        }
+        let (_, closed) = decode(t);
+        // SAFETY: we own the waiter and saw its completion token.
+        let back = unsafe { slot.take() };
+        Slot::recycle(slot);
+        Ok(if closed {
+            Err(SendError(
+                back.expect("a sender woken by close keeps its value"),
+            ))
+        } else {
+            Ok(())
+        })
+    }
+
+    /// `recv`, bounded by an outside canceller (see [`Inner::send_bounded`]); `Err(())` if the
+    /// canceller ended the wait first.
+    pub(crate) fn recv_bounded<G>(
+        &self,
+        origin: Origin,
+        watch: impl FnOnce(&Arc<Waiter>) -> Result<G, ()>,
+    ) -> Result<Option<T>, ()> {
+        let mut st = self.lock();
+        match st.recv_now(None) {
+            RecvNow::Got(v, n) => {
+                drop(st);
+                wake(n);
+                return Ok(Some(v));
+            }
+            RecvNow::Closed => return Ok(None),
+            RecvNow::Empty => {}
+        }
+        let waiter = Waiter::untimed(origin, None);
+        let guard = watch(&waiter)?;
+        let slot = Slot::new(waiter, 0, None);
+        st.push_recv(slot.clone());
+        drop(st);
+        let t = wait_thread(&slot.waiter);
+        drop(guard);
+        if t == CTX_DONE {
+            self.lock().remove(&slot);
+            return Err(());
+        }
+        let (_, closed) = decode(t);
+        // SAFETY: we own the waiter and saw its completion token.
+        let got = unsafe { slot.take() };
+        Slot::recycle(slot);
+        Ok(if closed {
+            None
+        } else {
+            Some(got.expect("a completed receiver holds its value"))
+        })
     }
 
     pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {

@@ -12,6 +12,45 @@ use super::ContextError;
 use crate::chan::{__private::RecvTarget, Chan};
 use crate::sema::{Origin, Ticket, Waiter};
 
+/// A waiter registered with a context besides the primitive it waits on (a `lock_ctx`): the
+/// context completes it with [`CTX_DONE`](crate::sema::CTX_DONE) when it ends, unless the
+/// primitive claimed it first. Dropping the watch takes it out of the context's queue.
+pub(crate) struct Watch {
+    scope: Arc<Scope>,
+    ticket: Ticket,
+}
+
+impl Watch {
+    /// Registers `waiter` with `scope`: `Err` if the scope is done already, `Ok(None)` if it
+    /// can never be done (nothing to watch).
+    pub(super) fn new(
+        scope: &Arc<Scope>,
+        waiter: &crate::loom::Arc<Waiter>,
+    ) -> Result<Option<Watch>, ContextError> {
+        if !scope.cancellable {
+            return Ok(None);
+        }
+        if let Some(err) = scope.err() {
+            return Err(err);
+        }
+        let mut q = scope.queue.lock();
+        // Re-check under the queue lock: a canceller sets the state before taking this lock.
+        if let Some(err) = scope.err() {
+            return Err(err);
+        }
+        Ok(Some(Watch {
+            scope: scope.clone(),
+            ticket: q.push(waiter, false),
+        }))
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.scope.queue.lock().remove(&self.ticket);
+    }
+}
+
 /// Parks the calling thread until `scope` is done or `deadline` passes.
 pub(super) fn wait_until(
     scope: &Scope,
@@ -27,7 +66,7 @@ pub(super) fn wait_until(
         if let Some(err) = scope.err() {
             return Some(err);
         }
-        q.push(Waiter::new(origin, None, None), false)
+        q.push(&Waiter::new(origin, None, None), false)
     };
     if ticket.waiter().park(deadline).is_none() && scope.queue.lock().remove(&ticket) {
         return None;
@@ -139,7 +178,7 @@ impl Future for Done {
         if let Some(err) = this.scope.err() {
             return Poll::Ready(err);
         }
-        this.ticket = Some(q.push(Waiter::new(this.origin, None, Some(cx)), false));
+        this.ticket = Some(q.push(&Waiter::new(this.origin, None, Some(cx)), false));
         Poll::Pending
     }
 }

@@ -86,6 +86,15 @@ impl Context {
         }
     }
 
+    /// Registers `waiter` to be completed with `CTX_DONE` when this context ends (see
+    /// [`Watch`](super::done::Watch)); `Err` if it has ended already.
+    pub(crate) fn watch(
+        &self,
+        waiter: &crate::loom::Arc<crate::sema::Waiter>,
+    ) -> Result<Option<super::done::Watch>, ContextError> {
+        super::done::Watch::new(&self.node.scope, waiter)
+    }
+
     /// The cancellation scope this context shares.
     pub(super) fn scope(&self) -> &Arc<Scope> {
         &self.node.scope

@@ -93,12 +93,14 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod bound;
 mod cancel;
 mod done;
 mod handle;
 mod key;
 mod scope;
 
+pub use bound::SendCtxError;
 pub use cancel::{CancelCauseFunc, CancelFunc};
 pub use done::Done;
 pub use handle::Context;

@@ -78,8 +78,9 @@ pub(super) const PROPAGATING: u32 = 4;
 /// Set, at any time, once the scope's done channel exists (see [`Scope::done_chan`]).
 const HAS_CHAN: u32 = 8;
 
-/// The token a done waiter is notified with.
-pub(super) const DONE: u32 = 1;
+/// The token a done waiter is notified with: the one every queue reserves for contexts, so a
+/// waiter registered here and with a primitive at once can tell who completed it.
+pub(super) const DONE: u32 = sema::CTX_DONE;
 
 fn code(err: ContextError) -> u32 {
     match err {
@@ -102,7 +103,7 @@ pub(super) struct Scope {
     /// The effective deadline: the earlier of this scope's own and its parent's.
     deadline: Option<Instant>,
     /// `false` for the scopes of `background`, `todo` and `without_cancel`, which never end.
-    cancellable: bool,
+    pub(super) cancellable: bool,
     state: AtomicU32,
     inner: Mutex<Inner>,
     /// Threads and tasks waiting for the scope to be done.
@@ -262,8 +263,11 @@ impl Scope {
         for scope in &others {
             scope.wait_propagated();
         }
+        // A waker that panics must not stop the cancellation of the rest of the tree: its
+        // panic is resumed once everything below is done.
+        let mut panic = sema::WakePanic::none();
         for scope in &finished {
-            scope.end_propagation();
+            panic.merge(scope.end_propagation());
         }
         // Leave the parent only now: a parent's canceller that no longer finds this scope in
         // its map may take it that the whole subtree is done. And before waking the waiters,
@@ -273,9 +277,11 @@ impl Scope {
                 parent.lock().children.remove(&self.id);
             }
         }
-        self.end_propagation();
+        panic.merge(self.end_propagation());
         // Dropping `finished` and `others` may drop last handles; their `Drop`s find every lock
         // free.
+        drop((finished, others));
+        panic.resume();
     }
 
     /// Marks this one scope done and `PROPAGATING`, cancels its timer, and pushes its live
@@ -308,19 +314,22 @@ impl Scope {
     /// is closed by `done_chan` itself. Both sides decide on the same atomic word (this
     /// `fetch_and` and `done_chan`'s `fetch_or`), so exactly one of them closes it — with no
     /// lock held, since closing wakes the channel's receivers.
-    fn end_propagation(&self) {
+    fn end_propagation(&self) -> sema::WakePanic {
         let (woken, before) = {
             let mut q = self.queue.lock();
             let before = self.state.fetch_and(!PROPAGATING, Ordering::AcqRel);
             (q.notify_all(DONE), before)
         };
-        sema::wake_all(woken);
+        let mut panic = sema::wake_all(woken);
         if before & HAS_CHAN != 0 {
             let chan = self.lock().done_chan.clone();
             if let Some(chan) = chan {
-                chan.close();
+                panic.catch(|| {
+                    chan.close();
+                });
             }
         }
+        panic
     }
 
     /// The scope's done channel (Go's `Done()`): made on first call, closed once the scope and
@@ -360,7 +369,7 @@ impl Scope {
                 if self.state.load(Ordering::Acquire) & PROPAGATING == 0 {
                     return;
                 }
-                q.push(Waiter::new(origin, None, None), false)
+                q.push(&Waiter::new(origin, None, None), false)
             };
             // Only `end_propagation` notifies, after clearing the bit; check again all the same.
             ticket.waiter().park(None);

@@ -24,16 +24,23 @@
 //! (`#[track_caller]` location) and since when, so diagnostics can report who waits where, and
 //! so the mutex can tell a starving waiter (over 1 ms) from a fresh one.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::panic::Location;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::loom::{self, Arc, AtomicU32, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::loom::{self, Arc, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
+
+/// Locks a waiter's waker slot; a waker whose `clone` panicked under the lock leaves it
+/// poisoned but consistent (the slot holds a whole waker or none).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 mod backoff;
+mod queue;
 pub(crate) use backoff::Backoff;
+pub(crate) use queue::{Locked, Queue, Ticket};
 
 /// What a waiter is waiting for; recorded for diagnostics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -109,6 +116,15 @@ pub(crate) const CLAIMED: u32 = PARKED - 1;
 /// [`Waiter::abandon`]).
 pub(crate) const ABANDONED: u32 = PARKED - 2;
 
+/// The token of a waiter reserved by a queue's notifier, which will complete it or give it
+/// back before it lets go of the queue lock (see [`Waiter::reserve`]).
+const RESERVED: u32 = PARKED - 3;
+
+/// The completion token a [`Context`](crate::context::Context) gives the waiters it ends: the
+/// same in every queue, so that a waiter registered with a primitive and a context at once
+/// can tell the two apart. Every primitive's own tokens are below it.
+pub(crate) const CTX_DONE: u32 = PARKED - 4;
+
 /// The outcome of [`Waiter::abandon`].
 pub(crate) enum Abandon {
     /// Nobody had claimed the waiter; now nobody can.
@@ -129,6 +145,9 @@ pub struct Waiter {
     thread: Option<loom::thread::Thread>,
     /// The task's waker; always `None` for a thread.
     waker: Mutex<Option<Waker>>,
+    /// What the waiter asks for, for the primitive's notifier to read under its queue lock
+    /// (a semaphore's weight); set by the owner before it queues.
+    payload: AtomicU64,
 }
 
 #[cfg(not(loom))]
@@ -164,11 +183,13 @@ impl Waiter {
             if let Some(mut w) = cached {
                 if let Some(m) = Arc::get_mut(&mut w) {
                     *m.token.get_mut() = 0;
+                    *m.payload.get_mut() = 0;
                     m.kind = what.kind;
                     m.location = what.location;
                     m.since = since;
                     if let Some(cx) = cx {
-                        *m.waker.get_mut().unwrap() = Some(cx.waker().clone());
+                        *m.waker.get_mut().unwrap_or_else(|e| e.into_inner()) =
+                            Some(cx.waker().clone());
                     }
                     return w;
                 }
@@ -181,6 +202,7 @@ impl Waiter {
             since,
             thread: cx.is_none().then(loom::thread::current),
             waker: Mutex::new(cx.map(|cx| cx.waker().clone())),
+            payload: AtomicU64::new(0),
         })
     }
 
@@ -196,13 +218,31 @@ impl Waiter {
                     CACHED.set(Some(this));
                 } else {
                     // Do not keep the task alive through its waker.
-                    *m.waker.get_mut().unwrap() = None;
+                    *m.waker.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
                     CACHED_TASK.set(Some(this));
                 }
             }
         }
         #[cfg(loom)]
         drop(this);
+    }
+
+    /// Sets what the waiter asks for; call before queueing it.
+    #[allow(dead_code)] // the semaphore's weight; no primitive uses it yet
+    pub(crate) fn set_payload(&self, payload: u64) {
+        self.payload.store(payload, Ordering::Relaxed);
+    }
+
+    /// What the waiter asks for (read under the lock of the queue it was pushed to).
+    #[allow(dead_code)]
+    pub(crate) fn payload(&self) -> u64 {
+        self.payload.load(Ordering::Relaxed)
+    }
+
+    /// Whether the waiter is an async task's (not a parked thread's).
+    #[inline]
+    pub(crate) fn is_task(&self) -> bool {
+        self.thread.is_none()
     }
 
     /// When this waiter started waiting.
@@ -229,7 +269,39 @@ impl Waiter {
     /// as not notified yet, so its owner keeps waiting until the completion arrives.
     #[inline]
     pub(crate) fn claim(&self) -> bool {
-        self.transition(CLAIMED).is_ok()
+        loop {
+            match self.transition(CLAIMED) {
+                Ok(()) => return true,
+                // A queue's notifier is deciding under its lock; it completes or gives back.
+                Err(RESERVED) => loom::thread::yield_now(),
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Claims the waiter tentatively, for a queue's notifier that decides under the queue lock
+    /// what to give it; it must [`complete`](Self::complete) it or [`unclaim`](Self::unclaim) it
+    /// before letting go of that lock. Others who try to claim meanwhile wait the moment out.
+    #[inline]
+    pub(crate) fn reserve(&self) -> bool {
+        self.transition(RESERVED).is_ok()
+    }
+
+    /// Gives back a reservation: the waiter waits on, claimable again.
+    pub(crate) fn unclaim(&self) {
+        let mut cur = self.token.load(Ordering::Relaxed);
+        loop {
+            debug_assert_eq!(cur & !PARKED, RESERVED);
+            match self.token.compare_exchange_weak(
+                cur,
+                cur & PARKED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
     }
 
     /// Gives the waiter up on behalf of its owner (a dropped future with several queued arms,
@@ -239,7 +311,7 @@ impl Waiter {
         loop {
             match self.transition(ABANDONED) {
                 Ok(()) | Err(ABANDONED) => return Abandon::Abandoned,
-                Err(CLAIMED) => loom::thread::yield_now(),
+                Err(CLAIMED | RESERVED) => loom::thread::yield_now(),
                 Err(t) => return Abandon::Completed(t),
             }
         }
@@ -249,7 +321,7 @@ impl Waiter {
     /// Wake it with the returned [`Notified`] once locks are released.
     #[inline]
     pub(crate) fn complete(this: &Arc<Self>, token: u32) -> Notified {
-        debug_assert!(token != 0 && token < ABANDONED);
+        debug_assert!(token != 0 && token <= CTX_DONE);
         Waiter::notify(this.clone(), token)
     }
 
@@ -279,7 +351,7 @@ impl Waiter {
             return Poll::Ready(t);
         }
         {
-            let mut slot = self.waker.lock().unwrap();
+            let mut slot = lock(&self.waker);
             match &*slot {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 _ => *slot = Some(cx.waker().clone()),
@@ -341,7 +413,7 @@ impl Waiter {
         match &self.thread {
             Some(t) => t.unpark(),
             None => {
-                let waker = self.waker.lock().unwrap().take();
+                let waker = lock(&self.waker).take();
                 if let Some(w) = waker {
                     w.wake();
                 }
@@ -357,19 +429,6 @@ impl fmt::Debug for Waiter {
             .field("location", &self.location)
             .field("token", &(self.token.load(Ordering::Relaxed) & !PARKED))
             .finish()
-    }
-}
-
-/// A waiter's place in a queue, held by whoever waits.
-pub(crate) struct Ticket {
-    waiter: Arc<Waiter>,
-    seq: u64,
-}
-
-impl Ticket {
-    /// The waiter this ticket stands for.
-    pub(crate) fn waiter(&self) -> &Waiter {
-        &self.waiter
     }
 }
 
@@ -395,173 +454,55 @@ impl Notified {
 #[inline]
 fn real_token(word: u32) -> Option<u32> {
     match word & !PARKED {
-        0 | CLAIMED | ABANDONED => None,
+        0 | CLAIMED | ABANDONED | RESERVED => None,
         t => Some(t),
     }
 }
 
-/// A FIFO of waiters.
-pub(crate) struct Queue {
-    inner: Mutex<Inner>,
-    /// `inner.waiters.len()`, readable without the lock (for introspection and fast checks).
-    len: AtomicUsize,
-}
-
-/// Waiters in order, each with a sequence number that increases from front to back, so that a
-/// waiter can find itself by binary search. `push_front` counts down from the middle of the
-/// range, `push_back` counts up; neither can wrap in 2^63 pushes.
-struct Inner {
-    waiters: VecDeque<(u64, Arc<Waiter>)>,
-    front_seq: u64,
-    back_seq: u64,
-}
-
-const MID: u64 = u64::MAX / 2;
-
-impl Default for Queue {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Queue {
-    /// An empty queue.
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        Queue {
-            inner: Mutex::new(Inner {
-                waiters: VecDeque::new(),
-                front_seq: MID,
-                back_seq: MID,
-            }),
-            len: AtomicUsize::new(0),
-        }
-    }
-
-    /// An empty queue.
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        Queue {
-            inner: Mutex::new(Inner {
-                waiters: VecDeque::new(),
-                front_seq: MID,
-                back_seq: MID,
-            }),
-            len: AtomicUsize::new(0),
-        }
-    }
-
-    /// Takes the queue lock. Every change to the queue, and every decision about whom to notify,
-    /// is made under it.
-    pub(crate) fn lock(&self) -> Locked<'_> {
-        Locked {
-            inner: self.inner.lock().unwrap(),
-            len: &self.len,
-        }
-    }
-
-    /// The number of waiters, read without the lock.
-    pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
-    }
-
-    /// Snapshots every waiter, front first.
-    pub(crate) fn records(&self) -> Vec<WaitRecord> {
-        let waiters: Vec<Arc<Waiter>> = self
-            .lock()
-            .inner
-            .waiters
-            .iter()
-            .map(|(_, w)| w.clone())
-            .collect();
-        waiters.iter().map(|w| w.record()).collect()
-    }
-}
-
-impl fmt::Debug for Queue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Queue").field("len", &self.len()).finish()
-    }
-}
-
-/// The queue, locked.
-pub(crate) struct Locked<'a> {
-    inner: MutexGuard<'a, Inner>,
-    len: &'a AtomicUsize,
-}
-
-impl Locked<'_> {
-    /// Appends `waiter` at the back (FIFO), or at the front when `lifo` (a woken waiter that lost
-    /// the race keeps its place at the head, as in Go).
-    pub(crate) fn push(&mut self, waiter: Arc<Waiter>, lifo: bool) -> Ticket {
-        let inner = &mut *self.inner;
-        let seq = if lifo {
-            inner.front_seq -= 1;
-            inner.waiters.push_front((inner.front_seq, waiter.clone()));
-            inner.front_seq
-        } else {
-            let seq = inner.back_seq;
-            inner.back_seq += 1;
-            inner.waiters.push_back((seq, waiter.clone()));
-            seq
-        };
-        self.len.store(inner.waiters.len(), Ordering::Relaxed);
-        Ticket { waiter, seq }
-    }
-
-    /// Removes the ticket's waiter if it is still queued. `false` means it was notified: its
-    /// token is set, and whatever that token carried must be passed on.
-    pub(crate) fn remove(&mut self, ticket: &Ticket) -> bool {
-        let waiters = &mut self.inner.waiters;
-        match waiters.binary_search_by_key(&ticket.seq, |(s, _)| *s) {
-            Ok(i) if Arc::ptr_eq(&waiters[i].1, &ticket.waiter) => {
-                waiters.remove(i);
-                self.len.store(waiters.len(), Ordering::Relaxed);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// The waiter at the head of the queue.
-    pub(crate) fn front(&self) -> Option<&Waiter> {
-        self.inner.waiters.front().map(|(_, w)| &**w)
-    }
-
-    /// Takes the head waiter off the queue and gives it `token` (non-zero).
-    pub(crate) fn notify_front(&mut self, token: u32) -> Option<Notified> {
-        debug_assert_ne!(token, 0);
-        let (_, w) = self.inner.waiters.pop_front()?;
-        self.len.store(self.inner.waiters.len(), Ordering::Relaxed);
-        Some(Waiter::notify(w, token))
-    }
-
-    /// Takes every waiter off the queue, giving each `token`.
-    pub(crate) fn notify_all(&mut self, token: u32) -> Vec<Notified> {
-        let drained: Vec<Notified> = self
-            .inner
-            .waiters
-            .drain(..)
-            .map(|(_, w)| Waiter::notify(w, token))
-            .collect();
-        self.len.store(0, Ordering::Relaxed);
-        drained
-    }
-
-    /// The number of waiters.
-    pub(crate) fn len(&self) -> usize {
-        self.inner.waiters.len()
-    }
-
-    /// Whether no one waits.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.inner.waiters.is_empty()
-    }
-}
-
-/// Wakes every waiter in `list` (call after the queue lock is released).
-pub(crate) fn wake_all(list: Vec<Notified>) {
+/// Wakes every waiter in `list` (call after the queue lock is released) — all of them, even
+/// when a waker panics: a waiter that was notified and not woken would sleep forever holding
+/// what it was given (a read lock, a broadcast). The first panic is handed back, to be resumed
+/// once the caller's own bookkeeping is done.
+pub(crate) fn wake_all(list: impl IntoIterator<Item = Notified>) -> WakePanic {
+    let mut panic = WakePanic(None);
     for n in list {
-        n.wake();
+        panic.catch(|| n.wake());
+    }
+    panic
+}
+
+/// A panic raised by a waker, held until the rest of a batch has been woken.
+#[must_use = "resume the waker's panic once the batch is woken"]
+pub(crate) struct WakePanic(Option<Box<dyn std::any::Any + Send>>);
+
+impl WakePanic {
+    /// No panic yet.
+    pub(crate) const fn none() -> Self {
+        WakePanic(None)
+    }
+
+    /// Runs `f`, keeping its panic (the first one) instead of letting it unwind.
+    pub(crate) fn catch(&mut self, f: impl FnOnce()) {
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            self.0.get_or_insert(p);
+        }
+    }
+
+    /// Keeps `other`'s panic if this holds none.
+    pub(crate) fn merge(&mut self, other: WakePanic) {
+        if self.0.is_none() {
+            self.0 = other.0;
+        }
+    }
+
+    /// Re-raises the waker's panic, if there was one — unless the thread is already unwinding
+    /// (a destructor finishing a `Once` whose function panicked), where a second panic would
+    /// abort the process; that panic is dropped and the first one goes on.
+    pub(crate) fn resume(self) {
+        if let Some(p) = self.0 {
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(p);
+            }
+        }
     }
 }

@@ -41,7 +41,8 @@ use super::rwmutex::{
     RawRwMutex, ReadLockFuture, RwMutex, RwMutexReadFuture, RwMutexReadGuard, RwMutexWriteFuture,
     RwMutexWriteGuard, WriteLockFuture,
 };
-use crate::sema::{Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter};
+use crate::context::{Context as GoContext, ContextError};
+use crate::sema::{Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter, CTX_DONE};
 
 /// Token for a waiter woken by `signal`: one wake-up, to be passed on if unused.
 const SIGNAL: u32 = 1;
@@ -743,7 +744,7 @@ impl<L> Cond<L> {
             return;
         }
         let woken = self.queue.lock().notify_all(BROADCAST);
-        crate::sema::wake_all(woken);
+        crate::sema::wake_all(woken).resume();
     }
 
     /// The number of waiters not yet woken.
@@ -877,6 +878,52 @@ impl<L: Locker> Cond<L> {
         self.locker.lock();
     }
 
+    /// As [`wait`](Self::wait), but gives up waiting when `ctx` is done first: then it returns
+    /// the context's error — with the lock held again either way, so the caller's unlock is
+    /// the same on both paths. A `signal` meant for this waiter that loses the race to the
+    /// context goes to the next waiter. If `ctx` is done already it returns at once, without
+    /// releasing the lock.
+    ///
+    /// ```
+    /// use gosync::context;
+    /// use gosync::sync::{Cond, RawMutex};
+    /// use std::time::Duration;
+    ///
+    /// let c = Cond::new(RawMutex::new());
+    /// let ctx = context::with_timeout(&context::background(), Duration::from_millis(10)).0;
+    /// c.locker().lock();
+    /// assert_eq!(c.wait_ctx(&ctx), Err(context::ContextError::DeadlineExceeded));
+    /// assert!(c.locker().is_locked());
+    /// c.locker().unlock();
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Self::wait).
+    #[track_caller]
+    pub fn wait_ctx(&self, ctx: &GoContext) -> Result<(), ContextError> {
+        if let Some(err) = ctx.err() {
+            return Err(err);
+        }
+        let registered = Registered::new(&self.queue, Origin::here(WaitKind::Cond));
+        let watch = ctx.watch(registered.waiter())?;
+        self.locker.unlock();
+        let token = registered.park_keep();
+        drop(watch);
+        let result = if token == Some(CTX_DONE) {
+            // Leave the queue (a signal that met us there went on to the next waiter).
+            drop(registered);
+            Err(ctx
+                .err()
+                .expect("a context completes its waiters when done"))
+        } else {
+            registered.disarm();
+            Ok(())
+        };
+        self.locker.lock();
+        result
+    }
+
     /// Unlocks the locker and waits from an async task until woken, then locks it again;
     /// the future completes with the lock held (Go's `Wait`, for tasks).
     ///
@@ -951,7 +998,7 @@ impl<'a> Registered<'a> {
     /// `cx`.
     fn enqueue(queue: &'a Queue, origin: Origin, cx: Option<&Context<'_>>) -> Self {
         let waiter = Waiter::new(origin, None, cx);
-        let ticket = queue.lock().push(waiter, false);
+        let ticket = queue.lock().push(&waiter, false);
         Registered {
             queue,
             ticket: Some(ticket),
@@ -968,6 +1015,26 @@ impl<'a> Registered<'a> {
         let ticket = self.ticket.take().expect("registered");
         ticket.waiter().park(None);
     }
+
+    /// The queued waiter, to register with a context as well.
+    fn waiter(&self) -> &crate::loom::Arc<Waiter> {
+        self.ticket.as_ref().expect("registered").waiter_arc()
+    }
+
+    /// Parks the calling thread until its waiter is completed; returns the token and stays
+    /// registered (for a context's completion, whose entry must still leave the queue).
+    fn park_keep(&self) -> Option<u32> {
+        self.ticket
+            .as_ref()
+            .expect("registered")
+            .waiter()
+            .park(None)
+    }
+
+    /// The wake-up was used: nothing to pass on or take back.
+    fn disarm(mut self) {
+        self.ticket = None;
+    }
 }
 
 impl Drop for Registered<'_> {
@@ -976,12 +1043,9 @@ impl Drop for Registered<'_> {
             return;
         };
         let mut q = self.queue.lock();
-        if q.remove(&ticket) {
-            return;
-        }
         // Notified meanwhile, and the wake-up will not be used: a signal goes to the next
         // waiter, as if it had come a moment later.
-        let passed = match ticket.waiter().token() {
+        let passed = match q.withdraw(&ticket) {
             Some(SIGNAL) => q.notify_front(SIGNAL),
             _ => None,
         };

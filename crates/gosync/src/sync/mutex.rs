@@ -44,13 +44,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::context::{Context as GoContext, ContextError};
 use crate::loom::{self, Arc, AtomicU32, Ordering};
-use crate::sema::{Backoff, Locked, Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter};
+use crate::sema::{Backoff, Locked, Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter, CTX_DONE};
 
-const LOCKED: u32 = 1;
-const WOKEN: u32 = 2;
-const STARVING: u32 = 4;
-const PARKED: u32 = 8;
+/// The top bit, so that `unlock`'s one `fetch_sub` is also a bit flip: on a misused unlock
+/// of an unlocked mutex it sets the bit instead of borrowing from the others (see
+/// `unlock_slow`).
+const LOCKED: u32 = 1 << 31;
+const WOKEN: u32 = 1;
+const STARVING: u32 = 2;
+const PARKED: u32 = 4;
 
 /// Token for a waiter woken to compete for the lock again.
 const RETRY: u32 = 1;
@@ -94,6 +98,8 @@ pub struct RawMutex {
     /// How many times a task has barged past the waiter `unlock` last woke; written only by
     /// the lock holder (and reset by the waker), so plain loads and stores suffice.
     barges: std::sync::atomic::AtomicU32,
+    /// A hint: `unlock` woke a task to compete and it has not polled since.
+    woken_task: std::sync::atomic::AtomicBool,
 }
 
 /// A task barging past a woken waiter reads the clock only every this many times (reading the
@@ -125,6 +131,7 @@ impl RawMutex {
             queue: Queue::new(),
             woken_at: std::sync::atomic::AtomicU64::new(0),
             barges: std::sync::atomic::AtomicU32::new(0),
+            woken_task: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -136,6 +143,7 @@ impl RawMutex {
             queue: Queue::new(),
             woken_at: std::sync::atomic::AtomicU64::new(0),
             barges: std::sync::atomic::AtomicU32::new(0),
+            woken_task: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -156,6 +164,64 @@ impl RawMutex {
         {
             self.lock_slow(Origin::here(WaitKind::Mutex), true);
         }
+    }
+
+    /// Locks the mutex, parking the calling thread until it is available or `ctx` is done,
+    /// whichever comes first.
+    ///
+    /// A Go goroutine bounds a wait with `select` on `ctx.Done()`; a thread blocked in a lock
+    /// has no such way out, so this is it. If `ctx` is already done, it fails at once, even if
+    /// the mutex is free (as `semaphore.Weighted.Acquire` does in Go). If `ctx` ends just as
+    /// the lock is handed over, exactly one of the two happens: `Ok` with the lock held, or the
+    /// error with the lock passed on to the next waiter.
+    ///
+    /// ```
+    /// use gosync::context;
+    /// use gosync::sync::RawMutex;
+    /// use std::time::Duration;
+    ///
+    /// let m = RawMutex::new();
+    /// m.lock();
+    /// let ctx = context::with_timeout(&context::background(), Duration::from_millis(10)).0;
+    /// assert_eq!(m.lock_ctx(&ctx), Err(context::ContextError::DeadlineExceeded));
+    /// m.unlock();
+    /// let ctx = context::background();
+    /// assert_eq!(m.lock_ctx(&ctx), Ok(()));
+    /// m.unlock();
+    /// ```
+    #[track_caller]
+    pub fn lock_ctx(&self, ctx: &GoContext) -> Result<(), ContextError> {
+        if let Some(err) = ctx.err() {
+            return Err(err);
+        }
+        if self
+            .state
+            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Ok(());
+        }
+        self.lock_slow_ctx(Origin::here(WaitKind::Mutex), true, Some(ctx))
+    }
+
+    /// [`lock_ctx`](Self::lock_ctx) for another primitive built on this one.
+    pub(crate) fn lock_ctx_as(
+        &self,
+        ctx: &GoContext,
+        origin: Origin,
+        spin: bool,
+    ) -> Result<(), ContextError> {
+        if let Some(err) = ctx.err() {
+            return Err(err);
+        }
+        if self
+            .state
+            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Ok(());
+        }
+        self.lock_slow_ctx(origin, spin, Some(ctx))
     }
 
     /// Locks the mutex for another primitive built on it (recorded as `origin`); with `spin`
@@ -282,15 +348,29 @@ impl RawMutex {
 
     #[cold]
     fn lock_slow(&self, origin: Origin, spin: bool) {
+        let done = self.lock_slow_ctx(origin, spin, None);
+        debug_assert!(done.is_ok());
+    }
+
+    /// The contended lock of a thread, bounded by `ctx` when there is one.
+    fn lock_slow_ctx(
+        &self,
+        origin: Origin,
+        spin: bool,
+        ctx: Option<&GoContext>,
+    ) -> Result<(), ContextError> {
         let mut backoff = Backoff::new();
         let mut awoke = false;
+        // When this caller first went to sleep: set once a wait really queued it, as Go sets
+        // `waitStartTime` only once the goroutine sleeps. A caller that never slept is no
+        // requeued waiter and must not go to the front.
         let mut since = None;
         loop {
             let s = self.state.load(Ordering::Relaxed);
             // In starvation mode the lock belongs to the head waiter even while unlocked.
             if s & (LOCKED | STARVING) == 0 {
                 if self.try_barge(s, awoke) {
-                    return;
+                    return Ok(());
                 }
                 continue;
             }
@@ -305,14 +385,35 @@ impl RawMutex {
                 continue;
             }
             let waiter = Waiter::new(origin, since, None);
-            let requeue = since.replace(waiter.since()).is_some();
+            let watch = match ctx.map(|c| c.watch(&waiter)).transpose() {
+                Ok(w) => w.flatten(),
+                Err(e) => {
+                    if awoke {
+                        self.abandon_wakeup(true);
+                    }
+                    return Err(e);
+                }
+            };
             // `enqueue` gives up WOKEN only when it queues us.
-            let Some(ticket) = self.enqueue(waiter, awoke, requeue, false) else {
+            hook(Hook::BeforeEnqueue);
+            let Some(ticket) = self.enqueue(&waiter, awoke, since.is_some()) else {
+                hook(Hook::EnqueueFailed);
                 continue;
             };
+            since.get_or_insert(waiter.since());
             // Queued: WOKEN was given up. A RETRY wake-up hands it back to us.
-            match ticket.waiter().park(None) {
-                Some(HANDOFF) => return,
+            let token = ticket.waiter().park(None);
+            drop(watch);
+            match token {
+                Some(HANDOFF) => return Ok(()),
+                Some(CTX_DONE) => {
+                    // The context claimed us: the mutex gave us nothing; leave its queue.
+                    self.leave(&ticket);
+                    let ctx = ctx.expect("only a context completes with CTX_DONE");
+                    return Err(ctx
+                        .err()
+                        .expect("a context completes its waiters when done"));
+                }
                 _ => {
                     awoke = true;
                     backoff = Backoff::new();
@@ -335,25 +436,15 @@ impl RawMutex {
     }
 
     /// Queues `waiter` if the mutex is still locked; `None` if it was unlocked meanwhile (the
-    /// caller retries). `awoke`: the caller holds `WOKEN` and gives it up. A waiter that has
-    /// waited before (`requeue`) goes back to the front, and marks the mutex starving if it has
-    /// waited too long.
-    ///
-    /// `defer_to_woken`: also queue while the mutex is free but a woken waiter is about to take
-    /// it; that waiter will unlock later and, seeing `PARKED`, wake the head of the queue (or,
-    /// if it gives up, `abandon_wakeup` wakes the head instead), so no wake-up is missed.
-    fn enqueue(
-        &self,
-        waiter: Arc<Waiter>,
-        awoke: bool,
-        requeue: bool,
-        defer_to_woken: bool,
-    ) -> Option<Ticket> {
-        let starved = requeue && starved(&waiter);
+    /// caller retries). `awoke`: the caller (a thread) holds `WOKEN` and gives it up. A waiter
+    /// that has slept before (`requeue`) goes back to the front, and marks the mutex starving
+    /// if it has waited too long.
+    fn enqueue(&self, waiter: &Arc<Waiter>, awoke: bool, requeue: bool) -> Option<Ticket> {
+        let starved = requeue && starved(waiter);
         let mut q = self.queue.lock();
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            if s & (LOCKED | STARVING) == 0 && !(defer_to_woken && s & WOKEN != 0) {
+            if s & (LOCKED | STARVING) == 0 {
                 return None;
             }
             let mut new = s | PARKED;
@@ -376,8 +467,12 @@ impl RawMutex {
     #[cold]
     fn unlock_slow(&self, prev: u32) {
         if prev & LOCKED == 0 {
-            // Undo the subtraction so the mutex stays usable after the panic is caught.
-            self.state.fetch_add(LOCKED, Ordering::Relaxed);
+            // Misuse. The `fetch_sub` of the top bit set it rather than borrowing from the
+            // others, so the word is intact, as if someone held the lock this moment: release
+            // that hold the ordinary way (a waiter that queued meanwhile is woken), so the
+            // mutex stays usable after the panic is caught.
+            hook(Hook::MisuseWindow);
+            self.unlock();
             panic!("sync: unlock of unlocked mutex");
         }
         if !needs_wake(prev & !LOCKED) {
@@ -389,19 +484,28 @@ impl RawMutex {
     /// With the queue locked, after the lock bit was cleared: in starvation mode (or if the
     /// head has starved) hand the lock to the head waiter, setting the lock bit for it;
     /// otherwise wake the head to compete, unless the lock was taken or someone is awake.
+    ///
+    /// The head is reserved first (its context may be racing to end its wait) and given back
+    /// if nothing is to be done after all.
     fn wake_after_unlock(&self, mut q: Locked<'_>) {
         let mut s = self.state.load(Ordering::Relaxed);
+        if !needs_wake(s) {
+            return;
+        }
+        let Some(head) = q.claim_front() else {
+            // Only stale waiters were left, and they are gone now.
+            self.state
+                .fetch_and(!(PARKED | STARVING), Ordering::Relaxed);
+            return;
+        };
+        let head_starved = starved(head);
+        let head_is_task = head.is_task();
+        let rest = q.len() > 1;
         loop {
             if !needs_wake(s) {
+                q.unclaim_front();
                 return;
             }
-            let Some(head) = q.front() else {
-                // PARKED and STARVING are cleared with the queue's last waiter; never here.
-                debug_assert!(false, "PARKED with an empty queue");
-                return;
-            };
-            let head_starved = starved(head);
-            let rest = q.len() > 1;
             let (new, token) = if s & STARVING != 0 || head_starved {
                 // Hand-off. In starvation mode no one may take the unlocked mutex, so the lock
                 // bit is still clear; set it for the head, which now owns the lock.
@@ -414,7 +518,11 @@ impl RawMutex {
                 }
                 (new, HANDOFF)
             } else {
-                let mut new = s | WOKEN;
+                // A woken thread holds WOKEN until it takes the lock or sleeps again. A woken
+                // task does not: nothing makes its executor poll it soon (its future may be
+                // parked in a `select` loop), and a WOKEN it held would stop every later
+                // unlock from waking the others.
+                let mut new = if head_is_task { s } else { s | WOKEN };
                 if !rest {
                     new &= !PARKED;
                 }
@@ -427,10 +535,10 @@ impl RawMutex {
                 .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed)
             {
                 Ok(_) => {
-                    if token == RETRY {
+                    if token == RETRY && head_is_task {
                         self.mark_woken();
                     }
-                    let n = q.notify_front(token).expect("head exists");
+                    let n = q.complete_front(token);
                     drop(q);
                     n.wake();
                     return;
@@ -440,21 +548,43 @@ impl RawMutex {
         }
     }
 
-    /// A waiter that was woken to compete (`RETRY`, holding `WOKEN`) gave up: clear `WOKEN`
-    /// and, if the mutex is free and others wait, wake the next one in its place.
-    fn abandon_wakeup(&self) {
+    /// A waiter that was woken to compete (`RETRY`) gave up: a thread clears the `WOKEN` it
+    /// held; either way, if the mutex is free and others wait, the next one is woken in its
+    /// place.
+    fn abandon_wakeup(&self, thread: bool) {
         let q = self.queue.lock();
-        self.state.fetch_and(!WOKEN, Ordering::Relaxed);
+        if thread {
+            self.state.fetch_and(!WOKEN, Ordering::Relaxed);
+        }
         self.wake_after_unlock(q);
     }
 
+    /// A waiter that a context completed leaves the queue (if no notifier dropped it yet).
+    fn leave(&self, ticket: &Ticket) {
+        let mut q = self.queue.lock();
+        q.remove(ticket);
+        if q.is_empty() {
+            self.state
+                .fetch_and(!(PARKED | STARVING), Ordering::Relaxed);
+        }
+    }
+
+    /// Notes that `unlock` woke a task to compete (see `LockFuture::poll`).
     fn mark_woken(&self) {
         self.woken_at
             .store(nanos_since_epoch(), std::sync::atomic::Ordering::Relaxed);
         self.barges.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.woken_task
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Whether a task may barge past the woken waiter now: yes, unless it has been left
+    /// The woken task has competed (or gave up).
+    fn woken_task_done(&self) {
+        self.woken_task
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a task may barge past the woken task now: yes, unless that one has been left
     /// waiting too long (checked every `BARGE_CHECK` barges).
     #[cfg_attr(loom, allow(clippy::modulo_one))] // BARGE_CHECK is 1 under loom
     fn may_barge_past_woken(&self) -> bool {
@@ -469,7 +599,7 @@ impl RawMutex {
             .store(n.wrapping_add(1), std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Whether the waiter that `unlock` last woke has been left waiting for the lock for
+    /// Whether the task that `unlock` last woke has been left waiting for the lock for
     /// longer than the starvation threshold.
     fn woken_too_long(&self) -> bool {
         #[cfg(loom)]
@@ -483,19 +613,54 @@ impl RawMutex {
     /// A queued async waiter gave up: leave the queue, or pass on what it was given.
     fn cancel(&self, ticket: &Ticket) {
         let mut q = self.queue.lock();
-        if q.remove(ticket) {
-            if q.is_empty() {
-                self.state
-                    .fetch_and(!(PARKED | STARVING), Ordering::Relaxed);
+        match q.withdraw(ticket) {
+            None => {
+                if q.is_empty() {
+                    self.state
+                        .fetch_and(!(PARKED | STARVING), Ordering::Relaxed);
+                }
             }
-            return;
-        }
-        drop(q);
-        match ticket.waiter().token() {
-            Some(HANDOFF) => self.unlock(),
-            _ => self.abandon_wakeup(),
+            Some(HANDOFF) => {
+                drop(q);
+                self.unlock();
+            }
+            Some(_) => {
+                drop(q);
+                self.woken_task_done();
+                self.abandon_wakeup(false);
+            }
         }
     }
+}
+
+/// Points in the slow paths where a unit test may force an interleaving.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hook {
+    /// A thread is about to queue.
+    BeforeEnqueue,
+    /// A thread's queueing found the mutex free.
+    EnqueueFailed,
+    /// A misused `unlock` is about to repair the word.
+    MisuseWindow,
+}
+
+#[cfg(all(test, not(loom)))]
+type HookFn = Box<dyn FnMut(Hook)>;
+
+#[cfg(all(test, not(loom)))]
+thread_local! {
+    static HOOK: std::cell::RefCell<Option<HookFn>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs the calling thread's test hook, if any; nothing outside unit tests.
+#[inline(always)]
+fn hook(_at: Hook) {
+    #[cfg(all(test, not(loom)))]
+    HOOK.with(|h| {
+        if let Some(f) = h.borrow_mut().as_mut() {
+            f(_at);
+        }
+    });
 }
 
 /// A fixed instant the `woken_at` stamps count from.
@@ -547,7 +712,7 @@ impl Future for LockFuture<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let m = this.mutex;
-        let mut awoke = false;
+        let mut woken = false;
         if let Some(ticket) = &this.ticket {
             match ticket.waiter().poll(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -556,23 +721,28 @@ impl Future for LockFuture<'_> {
                     if token == HANDOFF {
                         return Poll::Ready(());
                     }
-                    awoke = true;
+                    woken = true;
+                    m.woken_task_done();
                 }
             }
         }
         // A task does not spin: it would hold up its executor. It tries, then queues.
         //
-        // It barges past a waiter that `unlock` has woken (WOKEN), as a thread does, but only
-        // for about the starvation threshold: that waiter may be a task queued on this very worker,
-        // which cannot run until we yield, so unlimited barging would let one task keep the
-        // lock forever without the woken one ever reaching the starvation check. After 1 ms
-        // the task queues behind it instead (and yields), as Go's starvation mode would have
-        // newcomers do.
+        // It barges past a task that `unlock` has woken, as a thread does past a woken thread,
+        // but yields once for every starvation threshold it spends doing so: the woken task may
+        // be queued on this very worker, which cannot run it until we yield, so a task that
+        // locks in a loop would otherwise keep the lock forever.
         loop {
             let s = m.state.load(Ordering::Relaxed);
-            let past_woken = !awoke && s & WOKEN != 0;
-            if s & (LOCKED | STARVING) == 0 && (!past_woken || m.may_barge_past_woken()) {
-                if m.try_barge(s, awoke) {
+            if s & (LOCKED | STARVING) == 0 {
+                let past_woken = !woken && m.woken_task.load(std::sync::atomic::Ordering::Relaxed);
+                if past_woken && !m.may_barge_past_woken() {
+                    m.mark_woken();
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                // A task never holds WOKEN (see `wake_after_unlock`), so it clears none.
+                if m.try_barge(s, false) {
                     if past_woken {
                         m.count_barge();
                     }
@@ -581,9 +751,9 @@ impl Future for LockFuture<'_> {
                 continue;
             }
             let waiter = Waiter::new(this.origin, this.since, Some(cx));
-            let requeue = this.since.replace(waiter.since()).is_some();
-            match m.enqueue(waiter, awoke, requeue, !awoke && !m.may_barge_past_woken()) {
+            match m.enqueue(&waiter, false, this.since.is_some()) {
                 Some(ticket) => {
+                    this.since.get_or_insert(waiter.since());
                     this.ticket = Some(ticket);
                     return Poll::Pending;
                 }
@@ -722,6 +892,25 @@ impl<T: ?Sized> Mutex<T> {
         }
     }
 
+    /// Locks the mutex, parking the calling thread until it is available or `ctx` is done
+    /// (see [`RawMutex::lock_ctx`]).
+    ///
+    /// ```
+    /// use gosync::context;
+    /// use gosync::sync::Mutex;
+    ///
+    /// let m = Mutex::new(5);
+    /// let (ctx, cancel) = context::with_cancel(&context::background());
+    /// assert_eq!(*m.lock_ctx(&ctx).unwrap(), 5);
+    /// cancel.cancel();
+    /// assert!(m.lock_ctx(&ctx).is_err());
+    /// ```
+    #[track_caller]
+    pub fn lock_ctx(&self, ctx: &GoContext) -> Result<MutexGuard<'_, T>, ContextError> {
+        self.raw.lock_ctx(ctx)?;
+        Ok(MutexGuard { mutex: self })
+    }
+
     /// Locks the mutex if it is free and not promised to a starved waiter.
     ///
     /// ```
@@ -820,5 +1009,115 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc as StdArc;
+    use std::task::{Wake, Waker};
+
+    fn poll_noop<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
+        f.poll(&mut Context::from_waker(futures::task::noop_waker_ref()))
+    }
+
+    fn set_hook(f: impl FnMut(Hook) + 'static) {
+        HOOK.with(|h| *h.borrow_mut() = Some(Box::new(f)));
+    }
+
+    fn wait_for(what: &str, cond: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            assert!(start.elapsed() < Duration::from_secs(20), "{what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A thread whose first queueing finds the mutex just released, and whose barge then
+    /// fails, has never slept: it must queue at the back, not at the front as a woken waiter
+    /// that lost the race does.
+    #[test]
+    fn a_waiter_that_never_slept_queues_at_the_back() {
+        let m = StdArc::new(RawMutex::new());
+        m.lock();
+        let mut f1 = Box::pin(m.lock_async());
+        let mut f2 = Box::pin(m.lock_async());
+        assert!(poll_noop(f1.as_mut()).is_pending());
+        assert!(poll_noop(f2.as_mut()).is_pending());
+        let t = {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                let hm = m.clone();
+                let mut fired = false;
+                set_hook(move |at| match at {
+                    // Release the lock just before this thread queues: its queueing finds the
+                    // mutex free (nobody is woken: the spinning thread holds WOKEN).
+                    Hook::BeforeEnqueue if !fired => {
+                        fired = true;
+                        hm.unlock();
+                    }
+                    // ... and someone else takes it before this thread can barge.
+                    Hook::EnqueueFailed => assert!(hm.try_lock()),
+                    _ => {}
+                });
+                m.lock();
+                m.unlock();
+            })
+        };
+        wait_for("the thread did not queue", || {
+            m.waiting().iter().any(|r| !r.is_async)
+        });
+        let order: Vec<bool> = m.waiting().iter().map(|r| r.is_async).collect();
+        assert_eq!(
+            order.last(),
+            Some(&false),
+            "the thread that never slept jumped ahead of the queued futures: {order:?}"
+        );
+        // The hook's `try_lock` holds the mutex: release it and let everyone through.
+        m.unlock();
+        drop(f2);
+        drop(f1);
+        t.join().unwrap();
+        assert!(!m.is_locked() && m.waiters() == 0);
+    }
+
+    struct Count(std::sync::atomic::AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: StdArc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// A waiter that queues while a misused `unlock` is being caught must still be woken, and
+    /// the word must hold no stray bit afterwards.
+    #[test]
+    fn a_caught_misuse_unlock_leaves_the_word_intact() {
+        let m: &'static RawMutex = Box::leak(Box::new(RawMutex::new()));
+        let count = StdArc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let f = std::rc::Rc::new(std::cell::RefCell::new(Box::pin(m.lock_async())));
+        let (hf, w) = (f.clone(), waker.clone());
+        set_hook(move |at| {
+            if at == Hook::MisuseWindow {
+                // A locker arrives in the window and, finding the mutex held, queues.
+                let mut cx = Context::from_waker(&w);
+                let _ = hf.borrow_mut().as_mut().poll(&mut cx);
+            }
+        });
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.unlock()));
+        HOOK.with(|h| h.borrow_mut().take());
+        assert!(caught.is_err(), "the misuse panics");
+        let polled_ready = poll_noop(f.borrow_mut().as_mut()).is_ready();
+        assert!(
+            polled_ready,
+            "the future that queued during the misuse was stranded (woken {} times)",
+            count.0.load(std::sync::atomic::Ordering::SeqCst)
+        );
+        assert!(!m.is_woken(), "a stray WOKEN bit");
+        m.unlock();
+        assert!(!m.is_locked() && !m.is_starving() && m.waiters() == 0);
+        assert!(m.try_lock());
+        m.unlock();
     }
 }

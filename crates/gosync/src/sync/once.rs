@@ -294,7 +294,7 @@ impl Once {
                 Err(_) => {
                     self.check_recursion();
                     let waiter = Waiter::new(origin, None, None);
-                    let Some(ticket) = self.enqueue(waiter) else {
+                    let Some(ticket) = self.enqueue(&waiter) else {
                         continue;
                     };
                     if ticket.waiter().park(None) == Some(FINISHED) {
@@ -318,7 +318,7 @@ impl Once {
     }
 
     /// Queues `waiter` if a function is running; `None` if not (the caller looks again).
-    fn enqueue(&self, waiter: crate::loom::Arc<Waiter>) -> Option<Ticket> {
+    fn enqueue(&self, waiter: &crate::loom::Arc<Waiter>) -> Option<Ticket> {
         let mut q = self.queue.lock();
         if self.state.load(Ordering::Relaxed) != RUNNING {
             return None;
@@ -333,7 +333,8 @@ impl Once {
         self.state.store(outcome, Ordering::Release);
         let token = if outcome == DONE { FINISHED } else { RETRY };
         let list = self.queue.lock().notify_all(token);
-        wake_all(list);
+        // Resumed only if this thread is not unwinding already (a panicking `f`).
+        wake_all(list).resume();
     }
 
     /// A queued async waiter gave up. If it had been notified there is nothing to pass on:
@@ -474,7 +475,7 @@ where
                             this.state = Step::Start;
                             once.check_recursion();
                             let waiter = Waiter::new(this.origin, None, Some(cx));
-                            if let Some(ticket) = once.enqueue(waiter) {
+                            if let Some(ticket) = once.enqueue(&waiter) {
                                 this.state = Step::Waiting(ticket);
                                 return Poll::Pending;
                             }

@@ -87,8 +87,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::mutex::{LockFuture, RawMutex};
+use crate::context::{Context as GoContext, ContextError};
 use crate::loom::{Arc, AtomicUsize, Ordering};
-use crate::sema::{self, Backoff, Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter};
+use crate::sema::{self, Backoff, Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter, CTX_DONE};
+
+/// The error of the context that completed a waiter with `CTX_DONE`.
+fn ctx_err(ctx: Option<&GoContext>) -> ContextError {
+    ctx.and_then(GoContext::err)
+        .expect("only a context that is done completes with CTX_DONE")
+}
 
 /// The writer holds the lock: no reader remains.
 const HELD: usize = 1;
@@ -228,6 +235,35 @@ impl RawRwMutex {
         }
     }
 
+    /// Locks for reading, parking the calling thread until no writer holds or awaits the lock,
+    /// or until `ctx` is done, whichever comes first (see [`RawMutex::lock_ctx`] for why a
+    /// thread needs this and what happens when both come at once).
+    ///
+    /// ```
+    /// use gosync::context;
+    /// use gosync::sync::RawRwMutex;
+    /// use std::time::Duration;
+    ///
+    /// let rw = RawRwMutex::new();
+    /// rw.lock();
+    /// let ctx = context::with_timeout(&context::background(), Duration::from_millis(10)).0;
+    /// assert_eq!(rw.rlock_ctx(&ctx), Err(context::ContextError::DeadlineExceeded));
+    /// rw.unlock();
+    /// assert_eq!(rw.rlock_ctx(&context::background()), Ok(()));
+    /// rw.runlock();
+    /// ```
+    #[track_caller]
+    pub fn rlock_ctx(&self, ctx: &GoContext) -> Result<(), ContextError> {
+        if let Some(err) = ctx.err() {
+            return Err(err);
+        }
+        let prev = self.state.fetch_add(ONE, Ordering::Acquire);
+        if prev & WRITER != 0 {
+            return self.rlock_slow_ctx(Origin::here(WaitKind::RwMutexRead), Some(ctx));
+        }
+        Ok(())
+    }
+
     /// Tries to lock for reading without waiting; `true` on success.
     ///
     /// Fails while a writer holds the lock or waits for it (as Go's `TryRLock`).
@@ -335,15 +371,17 @@ impl RawRwMutex {
     #[cold]
     fn wake_writer(&self) {
         let mut q = self.writer_q.lock();
-        if q.is_empty() {
+        // Reserve the writer first: its context may be racing to end its wait.
+        if q.claim_front().is_none() {
             return;
         }
         let s = self.state.load(Ordering::Acquire);
         if s & (WRITER | HELD) != WRITER || readers(s) != 0 {
+            q.unclaim_front();
             return;
         }
         self.state.fetch_or(HELD, Ordering::Relaxed);
-        let n = q.notify_front(GRANT).expect("the writer is queued");
+        let n = q.complete_front(GRANT);
         drop(q);
         n.wake();
     }
@@ -352,20 +390,32 @@ impl RawRwMutex {
     /// it was the last count), then wait on the queue.
     #[cold]
     fn rlock_slow(&self, origin: Origin) {
+        let done = self.rlock_slow_ctx(origin, None);
+        debug_assert!(done.is_ok());
+    }
+
+    /// A thread's read lock that met a writer, bounded by `ctx` when there is one.
+    fn rlock_slow_ctx(&self, origin: Origin, ctx: Option<&GoContext>) -> Result<(), ContextError> {
         self.back_off();
         let mut backoff = Backoff::new();
         loop {
             if self.try_rlock() {
-                return;
+                return Ok(());
             }
             if backoff.snooze() {
                 continue;
             }
             let waiter = Waiter::new(origin, None, None);
-            if let Some(ticket) = self.enqueue_reader(waiter) {
-                // The only token a reader gets is GRANT: it holds the read lock.
-                ticket.waiter().park(None);
-                return;
+            let watch = ctx.map(|c| c.watch(&waiter)).transpose()?.flatten();
+            if let Some(ticket) = self.enqueue_reader(&waiter) {
+                let token = ticket.waiter().park(None);
+                drop(watch);
+                if token == Some(CTX_DONE) {
+                    self.leave_read(&ticket);
+                    return Err(ctx_err(ctx));
+                }
+                // GRANT: `unlock` counted us in; we hold the read lock.
+                return Ok(());
             }
         }
     }
@@ -379,7 +429,7 @@ impl RawRwMutex {
 
     /// Queues a reader if a writer is still pending or holding; `None` if the writer has gone
     /// (the caller retries).
-    fn enqueue_reader(&self, waiter: Arc<Waiter>) -> Option<Ticket> {
+    fn enqueue_reader(&self, waiter: &Arc<Waiter>) -> Option<Ticket> {
         let mut q = self.readers_q.lock();
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
@@ -401,14 +451,24 @@ impl RawRwMutex {
     /// A queued reader gave up: leave the queue, or release the read lock it was granted.
     fn cancel_read(&self, ticket: &Ticket) {
         let mut q = self.readers_q.lock();
-        if q.remove(ticket) {
+        if q.withdraw(ticket).is_none() {
             if q.is_empty() {
                 self.state.fetch_and(!PARKED, Ordering::Relaxed);
             }
             return;
         }
         drop(q);
+        // GRANT: `unlock` counted us in.
         self.runlock();
+    }
+
+    /// A queued reader that its context completed leaves the queue, if still there.
+    fn leave_read(&self, ticket: &Ticket) {
+        let mut q = self.readers_q.lock();
+        q.remove(ticket);
+        if q.is_empty() {
+            self.state.fetch_and(!PARKED, Ordering::Relaxed);
+        }
     }
 
     // ----- writers -------------------------------------------------------------------------
@@ -436,22 +496,76 @@ impl RawRwMutex {
         }
     }
 
+    /// Locks for writing, parking the calling thread until no reader or other writer holds the
+    /// lock, or until `ctx` is done, whichever comes first. A writer that gives up after it
+    /// announced itself withdraws and lets in the readers it had held up.
+    ///
+    /// ```
+    /// use gosync::context;
+    /// use gosync::sync::RawRwMutex;
+    /// use std::time::Duration;
+    ///
+    /// let rw = RawRwMutex::new();
+    /// rw.rlock();
+    /// let ctx = context::with_timeout(&context::background(), Duration::from_millis(10)).0;
+    /// assert_eq!(rw.lock_ctx(&ctx), Err(context::ContextError::DeadlineExceeded));
+    /// assert!(rw.try_rlock(), "the writer withdrew");
+    /// rw.runlock();
+    /// rw.runlock();
+    /// ```
+    #[track_caller]
+    pub fn lock_ctx(&self, ctx: &GoContext) -> Result<(), ContextError> {
+        let origin = Origin::here(WaitKind::RwMutexWrite);
+        self.w.lock_ctx_as(ctx, origin, false)?;
+        if self
+            .state
+            .compare_exchange(0, WRITER | HELD, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Ok(());
+        }
+        self.lock_slow_ctx(origin, Some(ctx))
+    }
+
     #[cold]
     fn lock_slow(&self, origin: Origin) {
+        let done = self.lock_slow_ctx(origin, None);
+        debug_assert!(done.is_ok());
+    }
+
+    /// With `w` held, a thread waits for the readers to leave, bounded by `ctx` if there is
+    /// one; on `Err` it has withdrawn (and unlocked `w`).
+    fn lock_slow_ctx(&self, origin: Origin, ctx: Option<&GoContext>) -> Result<(), ContextError> {
         if self.announce() {
-            return;
+            return Ok(());
         }
         let mut backoff = Backoff::new();
         while backoff.snooze() {
             if self.drained() {
-                return;
+                return Ok(());
             }
         }
         let waiter = Waiter::new(origin, None, None);
-        if let Some(ticket) = self.enqueue_writer(waiter) {
-            // The only token the writer gets is GRANT: it holds the lock.
-            ticket.waiter().park(None);
+        let watch = match ctx.map(|c| c.watch(&waiter)).transpose() {
+            Ok(w) => w.flatten(),
+            Err(e) => {
+                self.release(false);
+                return Err(e);
+            }
+        };
+        let Some(ticket) = self.enqueue_writer(&waiter) else {
+            return Ok(());
+        };
+        let token = ticket.waiter().park(None);
+        drop(watch);
+        if token == Some(CTX_DONE) {
+            // Withdraw: let in the readers we held up, and the next writer.
+            self.writer_q.lock().remove(&ticket);
+            self.release(false);
+            return Err(ctx_err(ctx));
         }
+        // GRANT: the last reader handed us the lock.
+        Ok(())
     }
 
     /// With `w` held: sets `WRITER`; `true` if no reader holds the lock (then we hold it).
@@ -479,7 +593,7 @@ impl RawRwMutex {
     }
 
     /// Queues the announced writer unless the readers have left meanwhile (`None`: it holds).
-    fn enqueue_writer(&self, waiter: Arc<Waiter>) -> Option<Ticket> {
+    fn enqueue_writer(&self, waiter: &Arc<Waiter>) -> Option<Ticket> {
         let mut q = self.writer_q.lock();
         if self.drained() {
             return None;
@@ -588,10 +702,12 @@ impl RawRwMutex {
     #[cold]
     fn release_slow(&self, held: bool) {
         let mut q = self.readers_q.lock();
-        let granted = q.len() * ONE;
+        // Reserve the readers first: only those that no context ended get the lock.
+        let granted = q.reserve_all() * ONE;
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             if held && s & HELD == 0 {
+                q.unclaim_all();
                 drop(q);
                 panic!("sync: Unlock of unlocked RWMutex");
             }
@@ -604,16 +720,16 @@ impl RawRwMutex {
                 Err(now) => s = now,
             }
         }
-        let woken = q.notify_all(GRANT);
+        let woken = q.complete_all(GRANT);
         drop(q);
         self.w.unlock();
-        sema::wake_all(woken);
+        sema::wake_all(woken).resume();
     }
 
     /// A queued writer gave up: withdraw, or unlock if the last reader had handed it the lock.
     fn cancel_write(&self, ticket: &Ticket) {
-        let removed = self.writer_q.lock().remove(ticket);
-        self.release(!removed);
+        let granted = self.writer_q.lock().withdraw(ticket).is_some();
+        self.release(granted);
     }
 
     // ----- introspection -------------------------------------------------------------------
@@ -748,7 +864,7 @@ impl Future for ReadLockFuture<'_> {
                 return Poll::Ready(());
             }
             let waiter = Waiter::new(this.origin, None, Some(cx));
-            if let Some(ticket) = rw.enqueue_reader(waiter) {
+            if let Some(ticket) = rw.enqueue_reader(&waiter) {
                 this.ticket = Some(ticket);
                 return Poll::Pending;
             }
@@ -811,7 +927,7 @@ impl Future for WriteLockFuture<'_> {
                     return Poll::Ready(());
                 }
                 let waiter = Waiter::new(this.origin, None, Some(cx));
-                match rw.enqueue_writer(waiter) {
+                match rw.enqueue_writer(&waiter) {
                     None => Poll::Ready(()),
                     Some(ticket) => {
                         this.stage = WriteStage::Readers(ticket);
@@ -973,6 +1089,33 @@ impl<T: ?Sized> RwMutex<T> {
     pub fn write(&self) -> RwMutexWriteGuard<'_, T> {
         self.raw.lock();
         RwMutexWriteGuard { rw: self }
+    }
+
+    /// Locks for reading, parking the calling thread until it can or until `ctx` is done (see
+    /// [`RawRwMutex::rlock_ctx`]).
+    ///
+    /// ```
+    /// let rw = gosync::sync::RwMutex::new(1);
+    /// assert_eq!(*rw.read_ctx(&gosync::context::background()).unwrap(), 1);
+    /// ```
+    #[track_caller]
+    pub fn read_ctx(&self, ctx: &GoContext) -> Result<RwMutexReadGuard<'_, T>, ContextError> {
+        self.raw.rlock_ctx(ctx)?;
+        Ok(RwMutexReadGuard { rw: self })
+    }
+
+    /// Locks for writing, parking the calling thread until it can or until `ctx` is done (see
+    /// [`RawRwMutex::lock_ctx`]).
+    ///
+    /// ```
+    /// let rw = gosync::sync::RwMutex::new(1);
+    /// *rw.write_ctx(&gosync::context::background()).unwrap() += 1;
+    /// assert_eq!(*rw.read(), 2);
+    /// ```
+    #[track_caller]
+    pub fn write_ctx(&self, ctx: &GoContext) -> Result<RwMutexWriteGuard<'_, T>, ContextError> {
+        self.raw.lock_ctx(ctx)?;
+        Ok(RwMutexWriteGuard { rw: self })
     }
 
     /// Locks for reading if no writer holds the lock or waits for it.

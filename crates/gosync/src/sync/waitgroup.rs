@@ -62,8 +62,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::context::{Context as GoContext, ContextError};
 use crate::loom::{Arc, AtomicU64, Ordering};
-use crate::sema::{wake_all, Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter};
+use crate::sema::{wake_all, Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter, CTX_DONE};
 
 /// The low half of the state word: the number of registered waiters.
 const WAITERS: u64 = 0xFFFF_FFFF;
@@ -263,6 +264,37 @@ impl WaitGroup {
         self.wait_slow(Origin::here(WaitKind::WaitGroup));
     }
 
+    /// Blocks until the counter is zero or `ctx` is done, whichever comes first: `Err` with the
+    /// context's error in the second case (the wait is then withdrawn; the group is unchanged).
+    /// If `ctx` is done already, it fails at once unless the counter is zero.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Self::wait).
+    ///
+    /// ```
+    /// use gosync::context;
+    /// use gosync::sync::WaitGroup;
+    /// use std::time::Duration;
+    ///
+    /// let wg = WaitGroup::new();
+    /// wg.add(1);
+    /// let ctx = context::with_timeout(&context::background(), Duration::from_millis(10)).0;
+    /// assert_eq!(wg.wait_ctx(&ctx), Err(context::ContextError::DeadlineExceeded));
+    /// wg.done();
+    /// assert_eq!(wg.wait_ctx(&ctx), Ok(()));
+    /// ```
+    #[track_caller]
+    pub fn wait_ctx(&self, ctx: &GoContext) -> Result<(), ContextError> {
+        if counter(self.inner.state.load(Ordering::Acquire)) == 0 {
+            return Ok(());
+        }
+        if let Some(err) = ctx.err() {
+            return Err(err);
+        }
+        self.wait_slow_ctx(Origin::here(WaitKind::WaitGroup), ctx)
+    }
+
     /// Waits from an async task until the counter is zero; the future completes at once if it
     /// is zero when first polled.
     ///
@@ -362,26 +394,48 @@ impl WaitGroup {
         self.inner.state.fetch_and(!WAITERS, Ordering::Relaxed);
         let list = q.notify_all(RELEASED);
         drop(q);
-        wake_all(list);
+        let panic = wake_all(list);
         // Nothing may change the counter between its reaching zero and this release, except an
         // `add` that already panicked with the same message.
         if counter(s) != 0 {
             panic!("{CONCURRENT_ADD}");
         }
+        panic.resume();
     }
 
     #[cold]
     fn wait_slow(&self, origin: Origin) {
         let waiter = Waiter::new(origin, None, None);
-        let Some(ticket) = self.enqueue(waiter) else {
+        let Some(ticket) = self.enqueue(&waiter) else {
             return;
         };
         ticket.waiter().park(None);
         self.check_reuse();
     }
 
+    #[cold]
+    fn wait_slow_ctx(&self, origin: Origin, ctx: &GoContext) -> Result<(), ContextError> {
+        let waiter = Waiter::new(origin, None, None);
+        let watch = ctx.watch(&waiter)?;
+        let Some(ticket) = self.enqueue(&waiter) else {
+            return Ok(());
+        };
+        let token = ticket.waiter().park(None);
+        drop(watch);
+        if token == Some(CTX_DONE) {
+            // The context claimed us first: take back the registration, unless a release is
+            // counting it already.
+            self.cancel(&ticket);
+            return Err(ctx
+                .err()
+                .expect("a context completes its waiters when done"));
+        }
+        self.check_reuse();
+        Ok(())
+    }
+
     /// Registers `waiter` if the counter is not zero; `None` if it is (the wait is over).
-    fn enqueue(&self, waiter: Arc<Waiter>) -> Option<Ticket> {
+    fn enqueue(&self, waiter: &Arc<Waiter>) -> Option<Ticket> {
         let mut q = self.inner.queue.lock();
         let mut s = self.inner.state.load(Ordering::Acquire);
         loop {
@@ -476,7 +530,7 @@ impl Future for WaitGroupFuture<'_> {
             return Poll::Ready(());
         }
         let waiter = Waiter::new(this.origin, None, Some(cx));
-        match wg.enqueue(waiter) {
+        match wg.enqueue(&waiter) {
             Some(ticket) => {
                 this.ticket = Some(ticket);
                 Poll::Pending
