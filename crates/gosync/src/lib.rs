@@ -76,6 +76,7 @@ pub fn __loom_select_reverse(on: bool) {
 
 pub mod chan;
 pub mod context;
+pub mod diag;
 pub mod pattern;
 pub mod sync;
 pub mod time;

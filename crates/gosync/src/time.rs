@@ -669,7 +669,12 @@ fn next_tick(at: Instant, period: Duration, now: Instant) -> Option<Instant> {
 /// gosync::time::sleep(Duration::from_millis(2));
 /// assert!(start.elapsed() >= Duration::from_millis(2));
 /// ```
+#[track_caller]
 pub fn sleep(d: Duration) {
+    let _wait = crate::sema::ThreadWait::enter(
+        &crate::sema::Origin::here(crate::WaitKind::Sleep),
+        Some(Instant::now()),
+    );
     std::thread::sleep(d);
 }
 
@@ -682,9 +687,14 @@ pub fn sleep(d: Duration) {
 /// gosync::time::sleep_until(deadline);
 /// assert!(Instant::now() >= deadline);
 /// ```
+#[track_caller]
 pub fn sleep_until(deadline: Instant) {
     let now = Instant::now();
     if deadline > now {
+        let _wait = crate::sema::ThreadWait::enter(
+            &crate::sema::Origin::here(crate::WaitKind::Sleep),
+            Some(now),
+        );
         std::thread::sleep(deadline - now);
     }
 }

@@ -74,7 +74,7 @@ pub(crate) fn schedule(deadline: Instant, callback: Callback) -> TimerHandle {
     let mut s = t.lock();
     let id = s.next_id;
     s.next_id += 1;
-    let earliest = s.heap.peek().map_or(true, |Reverse((d, _))| deadline < *d);
+    let earliest = s.heap.peek().is_none_or(|Reverse((d, _))| deadline < *d);
     s.heap.push(Reverse((deadline, id)));
     s.pending.insert(id, callback);
     if !s.started {

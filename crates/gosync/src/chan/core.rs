@@ -339,6 +339,13 @@ impl<T> Inner<T> {
         })
     }
 
+    /// The channel's number for the registry of waits: its address, fixed while any handle
+    /// lives.
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        self as *const Self as usize as u64
+    }
+
     #[inline]
     pub(crate) fn lock(&self) -> Guard<'_, State<T>> {
         self.state.lock()

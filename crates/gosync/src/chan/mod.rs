@@ -497,6 +497,13 @@ pub(crate) fn block_nil_bounded<G>(
     if guard.is_none() {
         block_forever(origin);
     }
+    let _wait = crate::sema::ThreadWait::enter(
+        &Origin {
+            kind: WaitKind::NilChan,
+            ..origin
+        },
+        None,
+    );
     waiter.park(None);
 }
 
@@ -508,6 +515,13 @@ fn block_forever(origin: Origin) -> ! {
             ..origin
         },
         None,
+        None,
+    );
+    let _wait = crate::sema::ThreadWait::enter(
+        &Origin {
+            kind: WaitKind::NilChan,
+            ..origin
+        },
         None,
     );
     loop {

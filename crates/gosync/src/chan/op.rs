@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 use super::core::{decode, wait_completion, wait_thread, wake, Inner, RecvNow, SendNow, Slot};
 use super::error::{SendError, TryRecvError, TrySendError};
 use crate::loom::Arc;
-use crate::sema::{Notified, Origin, Waiter, CTX_DONE};
+use crate::sema::{Notified, Origin, ThreadWait, Waiter, CTX_DONE};
 
 impl<T> Inner<T> {
     /// Go's `ch <- v` for a thread.
@@ -20,10 +20,13 @@ impl<T> Inner<T> {
             SendNow::Closed(v) => return Err(SendError(v)),
             SendNow::Full(v) => v,
         };
+        let origin = origin.on_id(self.id());
         let slot = Slot::new(Waiter::untimed(origin, None), 0, Some(value));
         st.push_send(slot.clone());
         drop(st);
+        let wait = ThreadWait::enter(&origin, None);
         let (_, closed) = decode(wait_thread(&slot.waiter));
+        drop(wait);
         // SAFETY: we own the waiter and saw its completion token.
         let back = unsafe { slot.take() };
         Slot::recycle(slot);
@@ -48,10 +51,13 @@ impl<T> Inner<T> {
             RecvNow::Closed => return None,
             RecvNow::Empty => {}
         }
+        let origin = origin.on_id(self.id());
         let slot = Slot::new(Waiter::untimed(origin, None), 0, None);
         st.push_recv(slot.clone());
         drop(st);
+        let wait = ThreadWait::enter(&origin, None);
         let (_, closed) = decode(wait_thread(&slot.waiter));
+        drop(wait);
         // SAFETY: we own the waiter and saw its completion token.
         let got = unsafe { slot.take() };
         Slot::recycle(slot);
@@ -81,6 +87,7 @@ impl<T> Inner<T> {
             SendNow::Closed(v) => return Ok(Err(SendError(v))),
             SendNow::Full(v) => v,
         };
+        let origin = origin.on_id(self.id());
         let waiter = Waiter::untimed(origin, None);
         let Ok(guard) = watch(&waiter) else {
             return Err(value);
@@ -88,7 +95,9 @@ impl<T> Inner<T> {
         let slot = Slot::new(waiter, 0, Some(value));
         st.push_send(slot.clone());
         drop(st);
+        let wait = ThreadWait::enter(&origin, None);
         let t = wait_thread(&slot.waiter);
+        drop(wait);
         drop(guard);
         if t == CTX_DONE {
             // The canceller claimed the waiter: no receiver took the value.
@@ -127,12 +136,15 @@ impl<T> Inner<T> {
             RecvNow::Closed => return Ok(None),
             RecvNow::Empty => {}
         }
+        let origin = origin.on_id(self.id());
         let waiter = Waiter::untimed(origin, None);
         let guard = watch(&waiter)?;
         let slot = Slot::new(waiter, 0, None);
         st.push_recv(slot.clone());
         drop(st);
+        let wait = ThreadWait::enter(&origin, None);
         let t = wait_thread(&slot.waiter);
+        drop(wait);
         drop(guard);
         if t == CTX_DONE {
             self.lock().remove(&slot);
@@ -263,6 +275,7 @@ impl<T> RecvOp<T> {
             }
             RecvNow::Closed => Poll::Ready(None),
             RecvNow::Empty => {
+                let origin = origin.on_id(inner.id());
                 let slot = Slot::new(Waiter::untimed(origin, Some(cx)), 0, None);
                 st.push_recv(slot.clone());
                 self.slot = Some(slot);
@@ -330,6 +343,7 @@ impl<T> SendOp<T> {
             }
             SendNow::Closed(v) => Poll::Ready(Err(SendError(v))),
             SendNow::Full(v) => {
+                let origin = origin.on_id(inner.id());
                 let slot = Slot::new(Waiter::untimed(origin, Some(cx)), 0, Some(v));
                 st.push_send(slot.clone());
                 self.slot = Some(slot);

@@ -29,7 +29,7 @@ use super::error::SendError;
 use super::rand::shuffle;
 use super::{Chan, Receiver, Sender};
 use crate::loom::Arc;
-use crate::sema::{Abandon, Origin, WaitKind, Waiter};
+use crate::sema::{Abandon, Origin, ThreadWait, WaitKind, Waiter};
 
 /// What registering an arm found.
 #[doc(hidden)]
@@ -468,6 +468,7 @@ pub fn select_blocking(
     if let Some(i) = poll_all(arms, &order, has_default) {
         return i;
     }
+    let _wait = ThreadWait::enter(&origin, None);
     loop {
         let waiter = Waiter::untimed(origin, None);
         match register_all(arms, &order, &waiter) {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::scope::Scope;
 use super::ContextError;
 use crate::chan::{__private::RecvTarget, Chan};
-use crate::sema::{Origin, Ticket, Waiter};
+use crate::sema::{Origin, ThreadWait, Ticket, Waiter};
 
 /// A waiter registered with a context besides the primitive it waits on (a `lock_ctx`): the
 /// context completes it with [`CTX_DONE`](crate::sema::CTX_DONE) when it ends, unless the
@@ -66,8 +66,12 @@ pub(super) fn wait_until(
         if let Some(err) = scope.err() {
             return Some(err);
         }
-        q.push(&Waiter::new(origin, None, None), false)
+        q.push(
+            &Waiter::new(origin.on(scope.queue.ident()), None, None),
+            false,
+        )
     };
+    let _wait = ThreadWait::enter(&origin.on(scope.queue.ident()), None);
     if ticket.waiter().park(deadline).is_none() && scope.queue.lock().remove(&ticket) {
         return None;
     }
@@ -178,7 +182,8 @@ impl Future for Done {
         if let Some(err) = this.scope.err() {
             return Poll::Ready(err);
         }
-        this.ticket = Some(q.push(&Waiter::new(this.origin, None, Some(cx)), false));
+        let origin = this.origin.on(this.scope.queue.ident());
+        this.ticket = Some(q.push(&Waiter::new(origin, None, Some(cx)), false));
         Poll::Pending
     }
 }

@@ -207,6 +207,7 @@ pub fn todo() -> Context {
 /// assert_eq!(child.err(), Some(ContextError::Canceled));
 /// ```
 #[must_use]
+#[track_caller]
 pub fn with_cancel(parent: &Context) -> (Context, CancelFunc) {
     let scope = Scope::child(parent.scope(), None);
     let cancel = CancelFunc::new(&scope);
@@ -225,6 +226,7 @@ pub fn with_cancel(parent: &Context) -> (Context, CancelFunc) {
 /// assert_eq!(context::cause(&ctx).unwrap().to_string(), "upstream failed");
 /// ```
 #[must_use]
+#[track_caller]
 pub fn with_cancel_cause(parent: &Context) -> (Context, CancelCauseFunc) {
     let scope = Scope::child(parent.scope(), None);
     let cancel = CancelCauseFunc::new(&scope);
@@ -244,6 +246,7 @@ pub fn with_cancel_cause(parent: &Context) -> (Context, CancelCauseFunc) {
 /// assert_eq!(ctx.err(), Some(ContextError::DeadlineExceeded));
 /// ```
 #[must_use]
+#[track_caller]
 pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFunc) {
     deadline_inner(parent, deadline, None)
 }
@@ -260,6 +263,7 @@ pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFun
 /// assert_eq!(ctx.cause().unwrap().to_string(), "too slow");
 /// ```
 #[must_use]
+#[track_caller]
 pub fn with_deadline_cause(
     parent: &Context,
     deadline: Instant,
@@ -295,6 +299,7 @@ fn deadline_inner(
 /// assert_eq!(ctx.wait(), ContextError::DeadlineExceeded);
 /// ```
 #[must_use]
+#[track_caller]
 pub fn with_timeout(parent: &Context, timeout: Duration) -> (Context, CancelFunc) {
     match Instant::now().checked_add(timeout) {
         Some(deadline) => with_deadline(parent, deadline),
@@ -314,6 +319,7 @@ pub fn with_timeout(parent: &Context, timeout: Duration) -> (Context, CancelFunc
 /// assert_eq!(ctx.cause().unwrap().to_string(), "too slow");
 /// ```
 #[must_use]
+#[track_caller]
 pub fn with_timeout_cause(
     parent: &Context,
     timeout: Duration,

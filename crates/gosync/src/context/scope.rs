@@ -64,7 +64,7 @@ use std::time::Instant;
 use super::{Cause, ContextError};
 use crate::chan::Chan;
 use crate::loom::{AtomicU32, Mutex, MutexGuard, Ordering};
-use crate::sema::{self, Origin, Queue, WaitKind, Waiter};
+use crate::sema::{self, Origin, Queue, ThreadWait, WaitKind, Waiter};
 use crate::timer::{self, TimerHandle};
 
 /// `state` of a scope that is not done.
@@ -119,6 +119,7 @@ struct Inner {
 }
 
 impl Scope {
+    #[track_caller]
     fn new(parent: Option<Arc<Scope>>, deadline: Option<Instant>, cancellable: bool) -> Self {
         Scope {
             id: next_id(),
@@ -148,6 +149,7 @@ impl Scope {
 
     /// A cancellable child of `parent`, with its own deadline if `deadline` is earlier than the
     /// parent's. A child of a done parent is born done, with the parent's error and cause.
+    #[track_caller]
     pub(super) fn child(parent: &Arc<Scope>, deadline: Option<Instant>) -> Arc<Scope> {
         let effective = match (parent.deadline, deadline) {
             (Some(p), Some(d)) => Some(p.min(d)),
@@ -369,8 +371,12 @@ impl Scope {
                 if self.state.load(Ordering::Acquire) & PROPAGATING == 0 {
                     return;
                 }
-                q.push(&Waiter::new(origin, None, None), false)
+                q.push(
+                    &Waiter::new(origin.on(self.queue.ident()), None, None),
+                    false,
+                )
             };
+            let _wait = ThreadWait::enter(&origin.on(self.queue.ident()), None);
             // Only `end_propagation` notifies, after clearing the bit; check again all the same.
             ticket.waiter().park(None);
         }

@@ -217,7 +217,7 @@ impl<U> Drop for StageClose<'_, U> {
         // AcqRel: the last worker's close comes after every other worker's last send.
         let last = self
             .live
-            .map_or(true, |live| live.fetch_sub(1, Ordering::AcqRel) == 1);
+            .is_none_or(|live| live.fetch_sub(1, Ordering::AcqRel) == 1);
         if last {
             close_quietly(self.output);
         }

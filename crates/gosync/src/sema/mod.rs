@@ -39,8 +39,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 mod backoff;
 mod queue;
+pub(crate) mod registry;
 pub(crate) use backoff::Backoff;
 pub(crate) use queue::{Locked, Queue, Ticket};
+pub(crate) use registry::{Ident, Prim, ThreadWait};
 
 /// What a waiter is waiting for; recorded for diagnostics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,6 +70,26 @@ pub enum WaitKind {
     Select,
     /// An operation on a nil channel, which blocks forever.
     NilChan,
+    /// `time::sleep` / `time::sleep_until`.
+    Sleep,
+}
+
+impl WaitKind {
+    /// Every kind, in declaration order.
+    pub(crate) const ALL: [WaitKind; 12] = [
+        WaitKind::Mutex,
+        WaitKind::RwMutexRead,
+        WaitKind::RwMutexWrite,
+        WaitKind::Cond,
+        WaitKind::WaitGroup,
+        WaitKind::Once,
+        WaitKind::Context,
+        WaitKind::ChanSend,
+        WaitKind::ChanRecv,
+        WaitKind::Select,
+        WaitKind::NilChan,
+        WaitKind::Sleep,
+    ];
 }
 
 /// What a wait is for and where it was called from.
@@ -75,6 +97,8 @@ pub enum WaitKind {
 pub struct Origin {
     pub(crate) kind: WaitKind,
     pub(crate) location: &'static Location<'static>,
+    /// The primitive waited on, filled in by its slow path (see [`Origin::on`]).
+    pub(crate) prim: Prim,
 }
 
 impl Origin {
@@ -85,7 +109,31 @@ impl Origin {
         Origin {
             kind,
             location: Location::caller(),
+            prim: Prim {
+                id: 0,
+                created: None,
+            },
         }
+    }
+
+    /// This origin, on the primitive `ident` — unless a primitive built on that one (a
+    /// read-write mutex on its writers' mutex) named itself already.
+    #[inline]
+    pub(crate) fn on(mut self, ident: &Ident) -> Self {
+        if self.prim.id == 0 {
+            self.prim = ident.prim();
+        }
+        self
+    }
+
+    /// This origin, on the primitive numbered `id` with no known creation site (a channel,
+    /// numbered by its address).
+    #[inline]
+    pub(crate) fn on_id(mut self, id: u64) -> Self {
+        if self.prim.id == 0 {
+            self.prim = Prim { id, created: None };
+        }
+        self
     }
 }
 
@@ -148,14 +196,45 @@ pub struct Waiter {
     /// What the waiter asks for, for the primitive's notifier to read under its queue lock
     /// (a semaphore's weight); set by the owner before it queues.
     payload: AtomicU64,
+    /// A task waiter's entry in the registry of waits (threads have theirs per thread).
+    pub(crate) diag: registry::Record,
+    /// The registry index of a task waiter; `usize::MAX` for a thread's.
+    reg: usize,
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if self.reg != usize::MAX {
+            registry::unregister_task(self.reg);
+        }
+    }
 }
 
 #[cfg(not(loom))]
 thread_local! {
     /// A thread's last waiter, reused by its next wait when nobody else holds it.
     static CACHED: std::cell::Cell<Option<Arc<Waiter>>> = const { std::cell::Cell::new(None) };
-    /// The last task waiter finished on this thread (an executor's worker), likewise.
-    static CACHED_TASK: std::cell::Cell<Option<Arc<Waiter>>> = const { std::cell::Cell::new(None) };
+    /// Task waiters finished on this thread (an executor's worker), likewise: a worker may
+    /// have several tasks waiting at once.
+    static CACHED_TASKS: std::cell::RefCell<Vec<Arc<Waiter>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// How many finished task waiters a thread keeps for reuse.
+#[cfg(not(loom))]
+const TASK_CACHE: usize = 16;
+
+/// Takes a reusable task waiter from the calling thread's cache.
+#[cfg(not(loom))]
+fn cached_task() -> Option<Arc<Waiter>> {
+    CACHED_TASKS
+        .try_with(|c| {
+            let mut c = c.borrow_mut();
+            let i = c.iter().position(|w| Arc::strong_count(w) == 1)?;
+            Some(c.swap_remove(i))
+        })
+        .ok()
+        .flatten()
 }
 
 impl Waiter {
@@ -177,8 +256,8 @@ impl Waiter {
         #[cfg(not(loom))]
         {
             let cached = match cx {
-                None => CACHED.take(),
-                Some(_) => CACHED_TASK.take(),
+                None => CACHED.try_with(|c| c.take()).ok().flatten(),
+                Some(_) => cached_task(),
             };
             if let Some(mut w) = cached {
                 if let Some(m) = Arc::get_mut(&mut w) {
@@ -190,12 +269,13 @@ impl Waiter {
                     if let Some(cx) = cx {
                         *m.waker.get_mut().unwrap_or_else(|e| e.into_inner()) =
                             Some(cx.waker().clone());
+                        m.diag.enter(&what, since);
                     }
                     return w;
                 }
             }
         }
-        Arc::new(Waiter {
+        let w = Arc::new(Waiter {
             token: AtomicU32::new(0),
             kind: what.kind,
             location: what.location,
@@ -203,28 +283,51 @@ impl Waiter {
             thread: cx.is_none().then(loom::thread::current),
             waker: Mutex::new(cx.map(|cx| cx.waker().clone())),
             payload: AtomicU64::new(0),
-        })
+            diag: registry::Record::new(),
+            reg: usize::MAX,
+        });
+        if cx.is_none() {
+            return w;
+        }
+        // A task's waits are recorded in its waiter: register it once, for its whole life.
+        let mut w = w;
+        let ptr = Arc::as_ptr(&w);
+        let reg = registry::register_task(ptr);
+        Arc::get_mut(&mut w).expect("a new waiter").reg = reg;
+        w.diag.enter(&what, since);
+        w
     }
 
     /// Hands a finished waiter back for the next wait on this thread (saves an allocation per
     /// operation that waits). Does nothing if someone else still holds it.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn recycle(this: Arc<Self>) {
+        this.diag.leave();
         #[cfg(not(loom))]
         {
             let mut this = this;
             if let Some(m) = Arc::get_mut(&mut this) {
                 if m.thread.is_some() {
-                    CACHED.set(Some(this));
+                    let _ = CACHED.try_with(|c| c.set(Some(this)));
                 } else {
                     // Do not keep the task alive through its waker.
                     *m.waker.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
-                    CACHED_TASK.set(Some(this));
+                    let _ = CACHED_TASKS.try_with(|c| {
+                        let mut c = c.borrow_mut();
+                        if c.len() < TASK_CACHE {
+                            c.push(this);
+                        }
+                    });
                 }
             }
         }
         #[cfg(loom)]
         drop(this);
+    }
+
+    /// The task's identity for diagnostics: its waker's data pointer (0 for a thread).
+    pub(crate) fn task_id(&self) -> usize {
+        lock(&self.waker).as_ref().map_or(0, |w| w.data() as usize)
     }
 
     /// Sets what the waiter asks for; call before queueing it.
@@ -308,6 +411,7 @@ impl Waiter {
     /// each calling this): the first call claims it for good, so no peer can complete it; if a
     /// peer claimed it first, waits for that completion and returns its token. Idempotent.
     pub(crate) fn abandon(&self) -> Abandon {
+        self.diag.leave();
         loop {
             match self.transition(ABANDONED) {
                 Ok(()) | Err(ABANDONED) => return Abandon::Abandoned,
@@ -348,6 +452,7 @@ impl Waiter {
     /// Polls for the notification; registers `cx`'s waker when not notified yet.
     pub(crate) fn poll(&self, cx: &Context<'_>) -> Poll<u32> {
         if let Some(t) = self.token() {
+            self.diag.leave();
             return Poll::Ready(t);
         }
         {
@@ -360,7 +465,10 @@ impl Waiter {
         // The notifier writes the token before it takes the waker: either it saw our new waker,
         // or we see its token now.
         match self.token() {
-            Some(t) => Poll::Ready(t),
+            Some(t) => {
+                self.diag.leave();
+                Poll::Ready(t)
+            }
             None => Poll::Pending,
         }
     }

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use super::{Notified, WaitRecord, Waiter};
+use super::{Ident, Notified, WaitRecord, Waiter};
 use crate::loom::{Arc, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 /// A waiter's place in a queue, held by whoever waits.
@@ -36,6 +36,8 @@ pub(crate) struct Queue {
     inner: Mutex<Inner>,
     /// `inner.waiters.len()`, readable without the lock (for introspection and fast checks).
     len: AtomicUsize,
+    /// The identity of the primitive that owns the queue (created where it was).
+    ident: Ident,
 }
 
 /// Waiters in order, each with a sequence number that increases from front to back, so that a
@@ -49,15 +51,10 @@ struct Inner {
 
 const MID: u64 = u64::MAX / 2;
 
-impl Default for Queue {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Queue {
-    /// An empty queue.
+    /// An empty queue, for a primitive created at the caller's location.
     #[cfg(not(loom))]
+    #[track_caller]
     pub(crate) const fn new() -> Self {
         Queue {
             inner: Mutex::new(Inner {
@@ -66,11 +63,13 @@ impl Queue {
                 back_seq: MID,
             }),
             len: AtomicUsize::new(0),
+            ident: Ident::new(std::panic::Location::caller()),
         }
     }
 
-    /// An empty queue.
+    /// An empty queue, for a primitive created at the caller's location.
     #[cfg(loom)]
+    #[track_caller]
     pub(crate) fn new() -> Self {
         Queue {
             inner: Mutex::new(Inner {
@@ -79,6 +78,7 @@ impl Queue {
                 back_seq: MID,
             }),
             len: AtomicUsize::new(0),
+            ident: Ident::new(std::panic::Location::caller()),
         }
     }
 
@@ -89,6 +89,12 @@ impl Queue {
             inner: self.inner.lock().unwrap_or_else(|e| e.into_inner()),
             len: &self.len,
         }
+    }
+
+    /// The identity of the primitive this queue belongs to, for the registry of waits.
+    #[inline]
+    pub(crate) fn ident(&self) -> &Ident {
+        &self.ident
     }
 
     /// The number of queued waiters (stale ones included), read without the lock.

@@ -42,7 +42,7 @@ use super::rwmutex::{
     RwMutexWriteGuard, WriteLockFuture,
 };
 use crate::context::{Context as GoContext, ContextError};
-use crate::sema::{Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter, CTX_DONE};
+use crate::sema::{Origin, Queue, ThreadWait, Ticket, WaitKind, WaitRecord, Waiter, CTX_DONE};
 
 /// Token for a waiter woken by `signal`: one wake-up, to be passed on if unused.
 const SIGNAL: u32 = 1;
@@ -272,6 +272,7 @@ impl<R: Deref<Target = RawRwMutex>> RLocker<R> {
     /// assert_eq!(rw.reader_count(), 1);
     /// r.unlock();
     /// ```
+    #[track_caller]
     pub fn new(rw: R) -> Self {
         RLocker(rw)
     }
@@ -668,6 +669,7 @@ impl<L> Cond<L> {
     /// # let _ = (c, guards_only);
     /// ```
     #[cfg(not(loom))]
+    #[track_caller]
     pub const fn new(locker: L) -> Self {
         Cond {
             queue: Queue::new(),
@@ -678,6 +680,7 @@ impl<L> Cond<L> {
     /// A condition variable over `locker` (Go's `sync.NewCond(l)`); `()` for one used only with
     /// guards.
     #[cfg(loom)]
+    #[track_caller]
     pub fn new(locker: L) -> Self {
         Cond {
             queue: Queue::new(),
@@ -991,17 +994,20 @@ fn signal_one(queue: &Queue) {
 struct Registered<'a> {
     queue: &'a Queue,
     ticket: Option<Ticket>,
+    origin: Origin,
 }
 
 impl<'a> Registered<'a> {
     /// Queues a waiter for the calling thread (`cx` is `None`) or for the task polled with
     /// `cx`.
     fn enqueue(queue: &'a Queue, origin: Origin, cx: Option<&Context<'_>>) -> Self {
+        let origin = origin.on(queue.ident());
         let waiter = Waiter::new(origin, None, cx);
         let ticket = queue.lock().push(&waiter, false);
         Registered {
             queue,
             ticket: Some(ticket),
+            origin,
         }
     }
 
@@ -1013,6 +1019,7 @@ impl<'a> Registered<'a> {
     /// Parks the calling thread until its waiter is notified.
     fn park(mut self) {
         let ticket = self.ticket.take().expect("registered");
+        let _wait = ThreadWait::enter(&self.origin, Some(ticket.waiter().since()));
         ticket.waiter().park(None);
     }
 
@@ -1024,11 +1031,9 @@ impl<'a> Registered<'a> {
     /// Parks the calling thread until its waiter is completed; returns the token and stays
     /// registered (for a context's completion, whose entry must still leave the queue).
     fn park_keep(&self) -> Option<u32> {
-        self.ticket
-            .as_ref()
-            .expect("registered")
-            .waiter()
-            .park(None)
+        let waiter = self.ticket.as_ref().expect("registered").waiter();
+        let _wait = ThreadWait::enter(&self.origin, Some(waiter.since()));
+        waiter.park(None)
     }
 
     /// The wake-up was used: nothing to pass on or take back.

@@ -46,7 +46,10 @@ use std::time::{Duration, Instant};
 
 use crate::context::{Context as GoContext, ContextError};
 use crate::loom::{self, Arc, AtomicU32, Ordering};
-use crate::sema::{Backoff, Locked, Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter, CTX_DONE};
+use crate::sema::{
+    Backoff, Ident, Locked, Origin, Queue, ThreadWait, Ticket, WaitKind, WaitRecord, Waiter,
+    CTX_DONE,
+};
 
 /// The top bit, so that `unlock`'s one `fetch_sub` is also a bit flip: on a misused unlock
 /// of an unlocked mutex it sets the bit instead of borrowing from the others (see
@@ -107,6 +110,7 @@ pub struct RawMutex {
 const BARGE_CHECK: u32 = if cfg!(loom) { 1 } else { 64 };
 
 impl Default for RawMutex {
+    #[track_caller]
     fn default() -> Self {
         Self::new()
     }
@@ -125,6 +129,7 @@ impl fmt::Debug for RawMutex {
 impl RawMutex {
     /// A new, unlocked mutex.
     #[cfg(not(loom))]
+    #[track_caller]
     pub const fn new() -> Self {
         RawMutex {
             state: AtomicU32::new(0),
@@ -137,6 +142,7 @@ impl RawMutex {
 
     /// A new, unlocked mutex.
     #[cfg(loom)]
+    #[track_caller]
     pub fn new() -> Self {
         RawMutex {
             state: AtomicU32::new(0),
@@ -331,6 +337,11 @@ impl RawMutex {
         self.state.load(Ordering::Relaxed) & WOKEN != 0
     }
 
+    /// The identity the registry of waits knows this mutex by.
+    pub(crate) fn ident(&self) -> &Ident {
+        self.queue.ident()
+    }
+
     /// The number of parked waiters.
     pub fn waiters(&self) -> usize {
         self.queue.len()
@@ -359,6 +370,9 @@ impl RawMutex {
         spin: bool,
         ctx: Option<&GoContext>,
     ) -> Result<(), ContextError> {
+        let origin = origin.on(self.queue.ident());
+        // Recorded as waiting from here, spinning included, until the lock is ours.
+        let wait = ThreadWait::enter(&origin, None);
         let mut backoff = Backoff::new();
         let mut awoke = false;
         // When this caller first went to sleep: set once a wait really queued it, as Go sets
@@ -400,7 +414,10 @@ impl RawMutex {
                 hook(Hook::EnqueueFailed);
                 continue;
             };
-            since.get_or_insert(waiter.since());
+            if since.is_none() {
+                since = Some(waiter.since());
+                wait.set_since(waiter.since());
+            }
             // Queued: WOKEN was given up. A RETRY wake-up hands it back to us.
             let token = ticket.waiter().park(None);
             drop(watch);
@@ -750,7 +767,7 @@ impl Future for LockFuture<'_> {
                 }
                 continue;
             }
-            let waiter = Waiter::new(this.origin, this.since, Some(cx));
+            let waiter = Waiter::new(this.origin.on(m.queue.ident()), this.since, Some(cx));
             match m.enqueue(&waiter, false, this.since.is_some()) {
                 Some(ticket) => {
                     this.since.get_or_insert(waiter.since());
@@ -809,6 +826,7 @@ unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 impl<T: Default> Default for Mutex<T> {
+    #[track_caller]
     fn default() -> Self {
         Mutex::new(T::default())
     }
@@ -834,6 +852,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 impl<T> Mutex<T> {
     /// A new, unlocked mutex holding `value`.
     #[cfg(not(loom))]
+    #[track_caller]
     pub const fn new(value: T) -> Self {
         Mutex {
             raw: RawMutex::new(),
@@ -843,6 +862,7 @@ impl<T> Mutex<T> {
 
     /// A new, unlocked mutex holding `value`.
     #[cfg(loom)]
+    #[track_caller]
     pub fn new(value: T) -> Self {
         Mutex {
             raw: RawMutex::new(),

@@ -56,7 +56,7 @@ use std::task::{Context, Poll};
 
 use crate::loom::thread::{self, ThreadId};
 use crate::loom::{AtomicBool, AtomicU32, Mutex, Ordering};
-use crate::sema::{wake_all, Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter};
+use crate::sema::{wake_all, Origin, Queue, ThreadWait, Ticket, WaitKind, WaitRecord, Waiter};
 
 const INCOMPLETE: u32 = 0;
 const RUNNING: u32 = 1;
@@ -121,6 +121,7 @@ pub struct Once {
 }
 
 impl Default for Once {
+    #[track_caller]
     fn default() -> Self {
         Self::new()
     }
@@ -148,6 +149,7 @@ impl Once {
     /// assert!(!ONCE.is_done());
     /// ```
     #[cfg(not(loom))]
+    #[track_caller]
     pub const fn new() -> Self {
         Once {
             state: AtomicU32::new(INCOMPLETE),
@@ -158,6 +160,7 @@ impl Once {
 
     /// A new `Once` whose function has not run.
     #[cfg(loom)]
+    #[track_caller]
     pub fn new() -> Self {
         Once {
             state: AtomicU32::new(INCOMPLETE),
@@ -293,11 +296,15 @@ impl Once {
                 Err(DONE) => return,
                 Err(_) => {
                     self.check_recursion();
+                    let origin = origin.on(self.queue.ident());
                     let waiter = Waiter::new(origin, None, None);
                     let Some(ticket) = self.enqueue(&waiter) else {
                         continue;
                     };
-                    if ticket.waiter().park(None) == Some(FINISHED) {
+                    let wait = ThreadWait::enter(&origin, Some(waiter.since()));
+                    let token = ticket.waiter().park(None);
+                    drop(wait);
+                    if token == Some(FINISHED) {
                         return;
                     }
                 }
@@ -474,7 +481,8 @@ where
                         Err(_) => {
                             this.state = Step::Start;
                             once.check_recursion();
-                            let waiter = Waiter::new(this.origin, None, Some(cx));
+                            let origin = this.origin.on(once.queue.ident());
+                            let waiter = Waiter::new(origin, None, Some(cx));
                             if let Some(ticket) = once.enqueue(&waiter) {
                                 this.state = Step::Waiting(ticket);
                                 return Poll::Pending;
@@ -547,6 +555,7 @@ impl<T, F> OnceValue<T, F> {
     /// assert_eq!(*v.get(), 42);
     /// ```
     #[cfg(not(loom))]
+    #[track_caller]
     pub const fn new(f: F) -> Self {
         OnceValue {
             once: Once::new(),
@@ -557,6 +566,7 @@ impl<T, F> OnceValue<T, F> {
 
     /// A value that `f` will compute on first use.
     #[cfg(loom)]
+    #[track_caller]
     pub fn new(f: F) -> Self {
         OnceValue {
             once: Once::new(),
@@ -697,6 +707,7 @@ impl<F: FnOnce()> OnceFunc<F> {
     /// f.call();
     /// ```
     #[cfg(not(loom))]
+    #[track_caller]
     pub const fn new(f: F) -> Self {
         OnceFunc {
             once: Once::new(),
@@ -707,6 +718,7 @@ impl<F: FnOnce()> OnceFunc<F> {
 
     /// Wraps `f` so that it runs at most once.
     #[cfg(loom)]
+    #[track_caller]
     pub fn new(f: F) -> Self {
         OnceFunc {
             once: Once::new(),

@@ -89,7 +89,9 @@ use std::task::{Context, Poll};
 use super::mutex::{LockFuture, RawMutex};
 use crate::context::{Context as GoContext, ContextError};
 use crate::loom::{Arc, AtomicUsize, Ordering};
-use crate::sema::{self, Backoff, Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter, CTX_DONE};
+use crate::sema::{
+    self, Backoff, Origin, Queue, ThreadWait, Ticket, WaitKind, WaitRecord, Waiter, CTX_DONE,
+};
 
 /// The error of the context that completed a waiter with `CTX_DONE`.
 fn ctx_err(ctx: Option<&GoContext>) -> ContextError {
@@ -165,6 +167,7 @@ pub struct RawRwMutex {
 }
 
 impl Default for RawRwMutex {
+    #[track_caller]
     fn default() -> Self {
         Self::new()
     }
@@ -192,6 +195,7 @@ impl RawRwMutex {
     /// RW.runlock();
     /// ```
     #[cfg(not(loom))]
+    #[track_caller]
     pub const fn new() -> Self {
         RawRwMutex {
             w: RawMutex::new(),
@@ -203,6 +207,7 @@ impl RawRwMutex {
 
     /// A new, unlocked read-write mutex.
     #[cfg(loom)]
+    #[track_caller]
     pub fn new() -> Self {
         RawRwMutex {
             w: RawMutex::new(),
@@ -396,6 +401,8 @@ impl RawRwMutex {
 
     /// A thread's read lock that met a writer, bounded by `ctx` when there is one.
     fn rlock_slow_ctx(&self, origin: Origin, ctx: Option<&GoContext>) -> Result<(), ContextError> {
+        let origin = origin.on(self.w.ident());
+        let _wait = ThreadWait::enter(&origin, None);
         self.back_off();
         let mut backoff = Backoff::new();
         loop {
@@ -536,6 +543,8 @@ impl RawRwMutex {
     /// With `w` held, a thread waits for the readers to leave, bounded by `ctx` if there is
     /// one; on `Err` it has withdrawn (and unlocked `w`).
     fn lock_slow_ctx(&self, origin: Origin, ctx: Option<&GoContext>) -> Result<(), ContextError> {
+        let origin = origin.on(self.w.ident());
+        let _wait = ThreadWait::enter(&origin, None);
         if self.announce() {
             return Ok(());
         }
@@ -863,7 +872,7 @@ impl Future for ReadLockFuture<'_> {
                 this.done = true;
                 return Poll::Ready(());
             }
-            let waiter = Waiter::new(this.origin, None, Some(cx));
+            let waiter = Waiter::new(this.origin.on(rw.w.ident()), None, Some(cx));
             if let Some(ticket) = rw.enqueue_reader(&waiter) {
                 this.ticket = Some(ticket);
                 return Poll::Pending;
@@ -926,7 +935,7 @@ impl Future for WriteLockFuture<'_> {
                 if rw.announce() {
                     return Poll::Ready(());
                 }
-                let waiter = Waiter::new(this.origin, None, Some(cx));
+                let waiter = Waiter::new(this.origin.on(rw.w.ident()), None, Some(cx));
                 match rw.enqueue_writer(&waiter) {
                     None => Poll::Ready(()),
                     Some(ticket) => {
@@ -1033,6 +1042,7 @@ impl<T> RwMutex<T> {
     /// assert_eq!(*rw.read(), 5);
     /// ```
     #[cfg(not(loom))]
+    #[track_caller]
     pub const fn new(value: T) -> Self {
         RwMutex {
             raw: RawRwMutex::new(),
@@ -1042,6 +1052,7 @@ impl<T> RwMutex<T> {
 
     /// A new, unlocked lock holding `value`.
     #[cfg(loom)]
+    #[track_caller]
     pub fn new(value: T) -> Self {
         RwMutex {
             raw: RawRwMutex::new(),

@@ -64,7 +64,9 @@ use std::task::{Context, Poll};
 
 use crate::context::{Context as GoContext, ContextError};
 use crate::loom::{Arc, AtomicU64, Ordering};
-use crate::sema::{wake_all, Origin, Queue, Ticket, WaitKind, WaitRecord, Waiter, CTX_DONE};
+use crate::sema::{
+    wake_all, Origin, Queue, ThreadWait, Ticket, WaitKind, WaitRecord, Waiter, CTX_DONE,
+};
 
 /// The low half of the state word: the number of registered waiters.
 const WAITERS: u64 = 0xFFFF_FFFF;
@@ -146,6 +148,7 @@ struct Inner {
 }
 
 impl Default for WaitGroup {
+    #[track_caller]
     fn default() -> Self {
         Self::new()
     }
@@ -168,6 +171,7 @@ impl WaitGroup {
     /// let wg = gosync::sync::WaitGroup::new();
     /// wg.wait(); // the counter is zero: returns at once
     /// ```
+    #[track_caller]
     pub fn new() -> Self {
         WaitGroup {
             inner: Arc::new(Inner {
@@ -405,22 +409,28 @@ impl WaitGroup {
 
     #[cold]
     fn wait_slow(&self, origin: Origin) {
+        let origin = origin.on(self.inner.queue.ident());
         let waiter = Waiter::new(origin, None, None);
         let Some(ticket) = self.enqueue(&waiter) else {
             return;
         };
+        let wait = ThreadWait::enter(&origin, Some(waiter.since()));
         ticket.waiter().park(None);
+        drop(wait);
         self.check_reuse();
     }
 
     #[cold]
     fn wait_slow_ctx(&self, origin: Origin, ctx: &GoContext) -> Result<(), ContextError> {
+        let origin = origin.on(self.inner.queue.ident());
         let waiter = Waiter::new(origin, None, None);
         let watch = ctx.watch(&waiter)?;
         let Some(ticket) = self.enqueue(&waiter) else {
             return Ok(());
         };
+        let wait = ThreadWait::enter(&origin, Some(waiter.since()));
         let token = ticket.waiter().park(None);
+        drop(wait);
         drop(watch);
         if token == Some(CTX_DONE) {
             // The context claimed us first: take back the registration, unless a release is
@@ -529,7 +539,7 @@ impl Future for WaitGroupFuture<'_> {
         if counter(wg.inner.state.load(Ordering::Acquire)) == 0 {
             return Poll::Ready(());
         }
-        let waiter = Waiter::new(this.origin, None, Some(cx));
+        let waiter = Waiter::new(this.origin.on(wg.inner.queue.ident()), None, Some(cx));
         match wg.enqueue(&waiter) {
             Some(ticket) => {
                 this.ticket = Some(ticket);
