@@ -721,6 +721,10 @@ pub fn sleep_async(d: Duration) -> Sleep {
 
 /// A future that completes once `deadline` has passed (at its first poll if it has already).
 ///
+/// # Cancel safety
+///
+/// Dropping the future cancels its timer; nothing else is held.
+///
 /// ```
 /// use std::time::{Duration, Instant};
 ///

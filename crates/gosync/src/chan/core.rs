@@ -48,19 +48,33 @@ unsafe impl<T: Send> Send for Slot<T> {}
 // SAFETY: as above: `value` is touched by one party at a time, ordered by the waiter's token.
 unsafe impl<T: Send> Sync for Slot<T> {}
 
+/// The shared handle of a slot: [`super::slot_ref::SlotRef`], or `Arc` under loom.
+#[cfg(not(loom))]
+pub(crate) use super::slot_ref::SlotRef;
+/// The shared handle of a slot: `Arc` under loom, so models see its count.
+#[cfg(loom)]
+pub(crate) type SlotRef<T> = SlotRef<T>;
+
 impl<T> Slot<T> {
-    pub(crate) fn new(waiter: Arc<Waiter>, arm: u32, value: Option<T>) -> Arc<Self> {
-        Arc::new(Slot {
+    /// A slot, shared between its owner and a queue.
+    pub(crate) fn shared(waiter: Arc<Waiter>, arm: u32, value: Option<T>) -> SlotRef<T> {
+        SlotRef::new(Slot::bare(waiter, arm, value))
+    }
+
+    /// A slot by value.
+    pub(crate) fn bare(waiter: Arc<Waiter>, arm: u32, value: Option<T>) -> Self {
+        Slot {
             waiter,
             arm,
             value: UnsafeCell::new(value),
-        })
+        }
     }
 
-    /// Recycles the waiter of a finished single-channel operation (see [`Waiter::recycle`]).
-    pub(crate) fn recycle(this: Arc<Self>) {
+    /// Recycles the slot and the waiter of a finished single-channel operation (see
+    /// [`Waiter::recycle`]).
+    pub(crate) fn recycle(this: SlotRef<T>) {
         #[cfg(not(loom))]
-        if let Ok(slot) = Arc::try_unwrap(this) {
+        if let Ok(slot) = SlotRef::try_unwrap(this) {
             Waiter::recycle(slot.waiter);
         }
         #[cfg(loom)]
@@ -111,8 +125,8 @@ pub(crate) enum RecvNow<T> {
 /// Everything the channel lock guards.
 pub(crate) struct State<T> {
     buf: VecDeque<T>,
-    recvq: VecDeque<Arc<Slot<T>>>,
-    sendq: VecDeque<Arc<Slot<T>>>,
+    recvq: VecDeque<SlotRef<T>>,
+    sendq: VecDeque<SlotRef<T>>,
     /// The capacity, with [`CLOSED`] set once the channel is closed: one word instead of two
     /// keeps an idle channel within 128 bytes.
     meta: usize,
@@ -138,7 +152,7 @@ impl<T> Dirty for State<T> {
 }
 
 /// Takes the first waiter of `q` that is not `skip` and can be claimed; drops stale ones.
-fn claim_peer<T>(q: &mut VecDeque<Arc<Slot<T>>>, skip: Option<&Waiter>) -> Option<Arc<Slot<T>>> {
+fn claim_peer<T>(q: &mut VecDeque<SlotRef<T>>, skip: Option<&Waiter>) -> Option<SlotRef<T>> {
     if skip.is_none() {
         while let Some(slot) = q.pop_front() {
             if slot.waiter.claim() {
@@ -162,13 +176,13 @@ fn claim_peer<T>(q: &mut VecDeque<Arc<Slot<T>>>, skip: Option<&Waiter>) -> Optio
 }
 
 /// Whether `q` holds a waiter other than `skip` that nobody has claimed.
-fn has_peer<T>(q: &VecDeque<Arc<Slot<T>>>, skip: Option<&Waiter>) -> bool {
+fn has_peer<T>(q: &VecDeque<SlotRef<T>>, skip: Option<&Waiter>) -> bool {
     q.iter()
         .any(|s| s.waiter.is_waiting() && !skip.is_some_and(|own| std::ptr::eq(own, &*s.waiter)))
 }
 
-fn remove_from<T>(q: &mut VecDeque<Arc<Slot<T>>>, slot: &Arc<Slot<T>>) -> bool {
-    match q.iter().position(|s| Arc::ptr_eq(s, slot)) {
+fn remove_from<T>(q: &mut VecDeque<SlotRef<T>>, slot: &SlotRef<T>) -> bool {
+    match q.iter().position(|s| SlotRef::ptr_eq(s, slot)) {
         Some(i) => {
             q.remove(i);
             true
@@ -253,18 +267,18 @@ impl<T> State<T> {
         !self.buf.is_empty() || self.closed() || has_peer(&self.sendq, skip)
     }
 
-    pub(crate) fn push_send(&mut self, slot: Arc<Slot<T>>) {
+    pub(crate) fn push_send(&mut self, slot: SlotRef<T>) {
         self.sendq.push_back(slot);
         self.touch();
     }
 
-    pub(crate) fn push_recv(&mut self, slot: Arc<Slot<T>>) {
+    pub(crate) fn push_recv(&mut self, slot: SlotRef<T>) {
         self.recvq.push_back(slot);
         self.touch();
     }
 
     /// Removes `slot` from whichever queue holds it.
-    pub(crate) fn remove(&mut self, slot: &Arc<Slot<T>>) -> bool {
+    pub(crate) fn remove(&mut self, slot: &SlotRef<T>) -> bool {
         let removed = remove_from(&mut self.recvq, slot) || remove_from(&mut self.sendq, slot);
         if removed {
             self.touch();

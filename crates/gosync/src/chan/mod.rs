@@ -69,6 +69,8 @@ mod lock;
 mod op;
 mod rand;
 mod select;
+#[cfg(not(loom))]
+mod slot_ref;
 
 use std::fmt;
 use std::future::Future;
@@ -463,6 +465,12 @@ impl<T> Chan<T> {
     /// assert_eq!(ch.stream().collect::<Vec<_>>().await, [1, 2]);
     /// # });
     /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the stream (or the future of a pending `next`) loses no value: one handed to
+    /// it as it is dropped goes back to the head of the channel, as for
+    /// [`recv_async`](Chan::recv_async).
     #[track_caller]
     pub fn stream(&self) -> RecvStream<T> {
         RecvStream {
@@ -610,6 +618,11 @@ impl<T> Sender<T> {
 
     /// See [`Chan::send_async`].
     ///
+    /// # Cancel safety
+    ///
+    /// Dropping the pending future withdraws the value, unless a receiver already took it (then
+    /// the send happened); [`SendFuture::withdraw`] says which.
+    ///
     /// ```
     /// # use gosync::chan::Chan;
     /// # futures::executor::block_on(async {
@@ -718,6 +731,11 @@ impl<T> Receiver<T> {
     /// assert_eq!(ch.receiver().recv_async().await, Some(2));
     /// # });
     /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the pending future loses no value: one handed to it as it is dropped goes back
+    /// to the head of the channel.
     #[track_caller]
     pub fn recv_async(&self) -> RecvFuture<'_, T> {
         self.chan.recv_async()
@@ -797,6 +815,10 @@ impl<T> Receiver<T> {
     /// assert_eq!(ch.receiver().stream().next().await, None);
     /// # });
     /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`Chan::stream`]: dropping the stream while a `next` is pending loses no value.
     #[track_caller]
     pub fn stream(&self) -> RecvStream<T> {
         self.chan.stream()

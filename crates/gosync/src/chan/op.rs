@@ -2,7 +2,9 @@
 
 use std::task::{Context, Poll};
 
-use super::core::{decode, wait_completion, wait_thread, wake, Inner, RecvNow, SendNow, Slot};
+use super::core::{
+    decode, wait_completion, wait_thread, wake, Inner, RecvNow, SendNow, Slot, SlotRef,
+};
 use super::error::{SendError, TryRecvError, TrySendError};
 use crate::loom::Arc;
 use crate::sema::{Notified, Origin, ThreadWait, Waiter, CTX_DONE};
@@ -21,7 +23,7 @@ impl<T> Inner<T> {
             SendNow::Full(v) => v,
         };
         let origin = origin.on_id(self.id());
-        let slot = Slot::new(Waiter::untimed(origin, None), 0, Some(value));
+        let slot = Slot::shared(Waiter::untimed(origin, None), 0, Some(value));
         st.push_send(slot.clone());
         drop(st);
         let wait = ThreadWait::enter(&origin, None);
@@ -52,7 +54,7 @@ impl<T> Inner<T> {
             RecvNow::Empty => {}
         }
         let origin = origin.on_id(self.id());
-        let slot = Slot::new(Waiter::untimed(origin, None), 0, None);
+        let slot = Slot::shared(Waiter::untimed(origin, None), 0, None);
         st.push_recv(slot.clone());
         drop(st);
         let wait = ThreadWait::enter(&origin, None);
@@ -92,7 +94,7 @@ impl<T> Inner<T> {
         let Ok(guard) = watch(&waiter) else {
             return Err(value);
         };
-        let slot = Slot::new(waiter, 0, Some(value));
+        let slot = Slot::shared(waiter, 0, Some(value));
         st.push_send(slot.clone());
         drop(st);
         let wait = ThreadWait::enter(&origin, None);
@@ -139,7 +141,7 @@ impl<T> Inner<T> {
         let origin = origin.on_id(self.id());
         let waiter = Waiter::untimed(origin, None);
         let guard = watch(&waiter)?;
-        let slot = Slot::new(waiter, 0, None);
+        let slot = Slot::shared(waiter, 0, None);
         st.push_recv(slot.clone());
         drop(st);
         let wait = ThreadWait::enter(&origin, None);
@@ -208,7 +210,7 @@ impl<T> Inner<T> {
 
     /// A receiver slot given up by its owner: either removed from the queue, or (if a peer
     /// claimed it first) its value, if any, goes back to the channel.
-    pub(crate) fn cancel_recv(&self, slot: &Arc<Slot<T>>) {
+    pub(crate) fn cancel_recv(&self, slot: &SlotRef<T>) {
         if slot.waiter.claim() {
             self.lock().remove(slot);
             return;
@@ -225,7 +227,7 @@ impl<T> Inner<T> {
 
     /// A sender slot given up by its owner: removed from the queue (the value is dropped with
     /// it), or already taken by a receiver (the send happened) or by close.
-    pub(crate) fn cancel_send(&self, slot: &Arc<Slot<T>>) {
+    pub(crate) fn cancel_send(&self, slot: &SlotRef<T>) {
         if slot.waiter.claim() {
             self.lock().remove(slot);
         } else {
@@ -236,7 +238,7 @@ impl<T> Inner<T> {
 
 /// The state of one async receive, polled against a channel.
 pub(crate) struct RecvOp<T> {
-    slot: Option<Arc<Slot<T>>>,
+    slot: Option<SlotRef<T>>,
 }
 
 impl<T> RecvOp<T> {
@@ -276,7 +278,7 @@ impl<T> RecvOp<T> {
             RecvNow::Closed => Poll::Ready(None),
             RecvNow::Empty => {
                 let origin = origin.on_id(inner.id());
-                let slot = Slot::new(Waiter::untimed(origin, Some(cx)), 0, None);
+                let slot = Slot::shared(Waiter::untimed(origin, Some(cx)), 0, None);
                 st.push_recv(slot.clone());
                 self.slot = Some(slot);
                 Poll::Pending
@@ -295,7 +297,7 @@ impl<T> RecvOp<T> {
 /// The state of one async send, polled against a channel.
 pub(crate) struct SendOp<T> {
     value: Option<T>,
-    slot: Option<Arc<Slot<T>>>,
+    slot: Option<SlotRef<T>>,
 }
 
 impl<T> SendOp<T> {
@@ -344,7 +346,7 @@ impl<T> SendOp<T> {
             SendNow::Closed(v) => Poll::Ready(Err(SendError(v))),
             SendNow::Full(v) => {
                 let origin = origin.on_id(inner.id());
-                let slot = Slot::new(Waiter::untimed(origin, Some(cx)), 0, Some(v));
+                let slot = Slot::shared(Waiter::untimed(origin, Some(cx)), 0, Some(v));
                 st.push_send(slot.clone());
                 self.slot = Some(slot);
                 Poll::Pending

@@ -24,7 +24,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::core::{decode, wait_thread, wake, Inner, RecvNow, SendNow, Slot};
+use super::core::{decode, wait_thread, wake, Inner, RecvNow, SendNow, Slot, SlotRef};
 use super::error::SendError;
 use super::rand::shuffle;
 use super::{Chan, Receiver, Sender};
@@ -106,7 +106,7 @@ impl<T, C: SendTarget<T> + ?Sized> SendTarget<T> for &C {
 #[doc(hidden)]
 pub struct RecvArm<'a, T> {
     inner: Option<&'a Inner<T>>,
-    slot: Option<Arc<Slot<T>>>,
+    slot: Option<SlotRef<T>>,
     result: Option<Option<T>>,
     seen: u64,
 }
@@ -166,7 +166,7 @@ impl<T> Arm for RecvArm<'_, T> {
         };
         let mut st = inner.lock();
         if !st.recv_ready(Some(waiter)) {
-            let slot = Slot::new(waiter.clone(), index, None);
+            let slot = Slot::shared(waiter.clone(), index, None);
             st.push_recv(slot.clone());
             self.slot = Some(slot);
             return Reg::Queued;
@@ -233,7 +233,7 @@ impl<T> Drop for RecvArm<'_, T> {
 pub struct SendArm<'a, T> {
     inner: Option<&'a Inner<T>>,
     value: Option<T>,
-    slot: Option<Arc<Slot<T>>>,
+    slot: Option<SlotRef<T>>,
     result: Option<Result<(), SendError<T>>>,
     seen: u64,
 }
@@ -295,7 +295,7 @@ impl<T> Arm for SendArm<'_, T> {
         };
         let mut st = inner.lock();
         if !st.send_ready(Some(waiter)) {
-            let slot = Slot::new(waiter.clone(), index, Some(value));
+            let slot = Slot::shared(waiter.clone(), index, Some(value));
             st.push_send(slot.clone());
             self.slot = Some(slot);
             return Reg::Queued;

@@ -240,6 +240,11 @@ impl Context {
 
     /// The same future as [`done`](Self::done), under the name gosync gives every async wait.
     ///
+    /// # Cancel safety
+    ///
+    /// Dropping the pending future takes its waiter out of the context's queue; nothing is
+    /// lost, since a context's end is broadcast to every waiter.
+    ///
     /// ```
     /// # futures::executor::block_on(async {
     /// let (ctx, cancel) = gosync::context::with_cancel(&gosync::context::background());

@@ -7,22 +7,37 @@
 //!
 //! Don't think of a queue as a semaphore or a condition variable: it keeps no count and no
 //! predicate. The primitive that owns it keeps its own state (usually one atomic word) and
-//! decides, *while holding the queue lock*, whom to notify and with which token. The queue only
-//! guarantees the pairing invariant:
+//! decides, *while holding the queue lock*, whom to complete and with which token.
 //!
-//! * a waiter is notified **at most once**, with a non-zero token, and the token is written while
-//!   the queue lock is held, at the same moment the waiter leaves the queue;
-//! * a waiter is either in the queue or notified, never both and never neither — so a waiter
-//!   that gives up (a dropped future, a timed-out thread) and fails to remove itself *has* a
-//!   token, and must pass on whatever that token gave it (the lock, a permit, a wake-up);
+//! # One completion protocol
+//!
+//! A waiter is completed only by whoever wins its **claim** — one CAS on its token word — be it
+//! a queue's notifier, a channel, one arm of a `select`, a [`Context`](crate::context::Context)
+//! the waiter is also registered with (`lock_ctx`, `send_ctx`, ...), or the owner itself giving
+//! up. So one waiter may sit in a primitive's queue and race a context at once, and exactly
+//! one of them decides the outcome:
+//!
+//! * a token is written once, with release ordering, and read with acquire ordering: whatever
+//!   the completer did before completing happens before the owner sees the token;
+//! * a queue's notifier first *reserves* the head (a claim it may give back), decides under the
+//!   queue lock what to give it, then completes it or gives it back; another claimer waits the
+//!   moment out rather than take a reserved waiter for gone;
+//! * a queued waiter that someone else completed, or whose owner abandoned it, is *stale*: a
+//!   notifier drops it when met, the owner removes it otherwise;
+//! * an owner that gives up (a dropped future, a context that ended) abandons its waiter; if
+//!   that fails, the waiter was completed first, and the owner must pass on whatever the token
+//!   gave it (the lock, a permit, a wake-up);
+//! * [`CTX_DONE`] is the token every context gives, below which every primitive's own tokens
+//!   lie;
 //! * the wake-up itself (unparking the thread, waking the task) happens after the queue lock is
-//!   released ([`Notified::wake`]), so a woken thread never finds the lock still held by its
-//!   waker.
+//!   released ([`Notified::wake`]), and a batch is always woken whole, even when a waker
+//!   panics ([`wake_all`]).
 //!
 //! A waiter is either a parked thread or an async task's `Waker`; the same queue holds both, so
 //! one mutex can be shared by threads and tasks. Each waiter records what it waits for, where
-//! (`#[track_caller]` location) and since when, so diagnostics can report who waits where, and
-//! so the mutex can tell a starving waiter (over 1 ms) from a fresh one.
+//! (`#[track_caller]` location) and since when, so the mutex can tell a starving waiter (over
+//! 1 ms) from a fresh one, and the registry of waits ([`registry`], read by
+//! [`diag::blocked`](crate::diag::blocked)) can say who waits where.
 
 use std::fmt;
 use std::panic::Location;
@@ -305,20 +320,22 @@ impl Waiter {
         this.diag.leave();
         #[cfg(not(loom))]
         {
-            let mut this = this;
-            if let Some(m) = Arc::get_mut(&mut this) {
-                if m.thread.is_some() {
-                    let _ = CACHED.try_with(|c| c.set(Some(this)));
-                } else {
-                    // Do not keep the task alive through its waker.
-                    *m.waker.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
-                    let _ = CACHED_TASKS.try_with(|c| {
-                        let mut c = c.borrow_mut();
-                        if c.len() < TASK_CACHE {
-                            c.push(this);
-                        }
-                    });
-                }
+            if this.thread.is_some() {
+                // Kept even while a notifier still holds it for a moment: by the next wait it
+                // has let go (`build` checks).
+                let _ = CACHED.try_with(|c| c.set(Some(this)));
+            } else {
+                // Do not keep the task alive through its waker. (A notifier that still holds
+                // the waiter for a moment takes no waker it needs: the owner has seen its
+                // completion.) Kept even while shared, as for threads: `cached_task` reuses
+                // only a waiter nobody else holds.
+                *lock(&this.waker) = None;
+                let _ = CACHED_TASKS.try_with(|c| {
+                    let mut c = c.borrow_mut();
+                    if c.len() < TASK_CACHE {
+                        c.push(this);
+                    }
+                });
             }
         }
         #[cfg(loom)]

@@ -25,6 +25,11 @@ impl Ticket {
         &self.waiter
     }
 
+    /// Gives up the ticket for its waiter (to recycle it once the wait is over).
+    pub(crate) fn into_waiter(self) -> Arc<Waiter> {
+        self.waiter
+    }
+
     /// The waiter this ticket stands for, shared.
     pub(crate) fn waiter_arc(&self) -> &Arc<Waiter> {
         &self.waiter

@@ -350,6 +350,11 @@ impl<R: Deref<Target = RawRwMutex>> RLocker<R> {
     /// r.unlock();
     /// # });
     /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`RawRwMutex::rlock_async`]: a dropped future leaves the readers' queue, or
+    /// releases the read lock it had just been granted.
     #[inline]
     #[track_caller]
     pub fn lock_async(&self) -> ReadLockFuture<'_> {
@@ -1021,6 +1026,7 @@ impl<'a> Registered<'a> {
         let ticket = self.ticket.take().expect("registered");
         let _wait = ThreadWait::enter(&self.origin, Some(ticket.waiter().since()));
         ticket.waiter().park(None);
+        Waiter::recycle(ticket.into_waiter());
     }
 
     /// The queued waiter, to register with a context as well.

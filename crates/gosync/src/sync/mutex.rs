@@ -19,7 +19,7 @@
 //! | bit        | set by                                   | cleared by                          |
 //! |------------|------------------------------------------|-------------------------------------|
 //! | `LOCKED`   | a locker's CAS, or `unlock` for the head on a hand-off | `unlock` (one `fetch_sub`) |
-//! | `WOKEN`    | `unlock` waking a waiter, or a spinner   | that waiter or spinner, when it locks or parks |
+//! | `WOKEN`    | `unlock` waking a thread, or a spinner   | that thread, when it locks or parks again |
 //! | `STARVING` | a starved waiter, or `unlock` on hand-off | `unlock` on hand-off, a cancelled last waiter |
 //! | `PARKED`   | a waiter, under the queue lock           | whoever empties the queue, under the queue lock |
 //!
@@ -28,7 +28,19 @@
 //!
 //! `WOKEN` means "someone is already awake and about to compete for the lock, don't wake
 //! another": it saves a wake-up (tens of microseconds for a thread) on every unlock while
-//! someone spins.
+//! someone spins. Only threads hold it: a woken thread runs, but a woken task runs only when
+//! its executor polls it, which may be never (a future pinned in a `select!` loop that awaits
+//! something else), and a `WOKEN` it held would keep every later unlock from waking anyone.
+//!
+//! `LOCKED` is the top bit, so the misuse of unlocking an unlocked mutex, which `unlock`
+//! detects after its one `fetch_sub`, has flipped that bit alone rather than borrowed from
+//! the others: the word reads as if someone held the lock for a moment, and `unlock` releases
+//! that hold the ordinary way before it panics. A waiter that queued meanwhile is woken, and
+//! the mutex stays usable after the panic is caught.
+//!
+//! A waiter's age counts from when it first went to sleep, as Go's `waitStartTime`: a caller
+//! whose first try to queue finds the mutex free again has not slept, and queues at the back
+//! when it next tries, not at the front as a woken waiter that lost the race does.
 //!
 //! # Cancel safety
 //!
@@ -421,21 +433,21 @@ impl RawMutex {
             // Queued: WOKEN was given up. A RETRY wake-up hands it back to us.
             let token = ticket.waiter().park(None);
             drop(watch);
-            match token {
-                Some(HANDOFF) => return Ok(()),
-                Some(CTX_DONE) => {
-                    // The context claimed us: the mutex gave us nothing; leave its queue.
-                    self.leave(&ticket);
-                    let ctx = ctx.expect("only a context completes with CTX_DONE");
-                    return Err(ctx
-                        .err()
-                        .expect("a context completes its waiters when done"));
-                }
-                _ => {
-                    awoke = true;
-                    backoff = Backoff::new();
-                }
+            if token == Some(CTX_DONE) {
+                // The context claimed us: the mutex gave us nothing; leave its queue.
+                self.leave(&ticket);
+                let ctx = ctx.expect("only a context completes with CTX_DONE");
+                return Err(ctx
+                    .err()
+                    .expect("a context completes its waiters when done"));
             }
+            drop(ticket);
+            Waiter::recycle(waiter);
+            if token == Some(HANDOFF) {
+                return Ok(());
+            }
+            awoke = true;
+            backoff = Backoff::new();
         }
     }
 

@@ -304,6 +304,8 @@ impl Once {
                     let wait = ThreadWait::enter(&origin, Some(waiter.since()));
                     let token = ticket.waiter().park(None);
                     drop(wait);
+                    drop(ticket);
+                    Waiter::recycle(waiter);
                     if token == Some(FINISHED) {
                         return;
                     }

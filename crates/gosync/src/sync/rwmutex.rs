@@ -421,9 +421,13 @@ impl RawRwMutex {
                     self.leave_read(&ticket);
                     return Err(ctx_err(ctx));
                 }
+                drop(ticket);
+                Waiter::recycle(waiter);
                 // GRANT: `unlock` counted us in; we hold the read lock.
                 return Ok(());
             }
+            drop(watch);
+            Waiter::recycle(waiter);
         }
     }
 
@@ -573,6 +577,8 @@ impl RawRwMutex {
             self.release(false);
             return Err(ctx_err(ctx));
         }
+        drop(ticket);
+        Waiter::recycle(waiter);
         // GRANT: the last reader handed us the lock.
         Ok(())
     }

@@ -417,6 +417,8 @@ impl WaitGroup {
         let wait = ThreadWait::enter(&origin, Some(waiter.since()));
         ticket.waiter().park(None);
         drop(wait);
+        drop(ticket);
+        Waiter::recycle(waiter);
         self.check_reuse();
     }
 
