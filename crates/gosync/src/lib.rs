@@ -66,6 +66,21 @@ pub fn __loom_force_starvation(on: bool) {
     loom::FORCE_STARVED.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Under loom, moves the clock forward by `d` (time does not pass by itself under loom), so a
+/// model can make one waiter starved and another not.
+#[cfg(loom)]
+#[doc(hidden)]
+pub fn __loom_clock_advance(d: std::time::Duration) {
+    loom::CLOCK.fetch_add(d.as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Under loom, puts the clock back where it started (call at the start of each model run).
+#[cfg(loom)]
+#[doc(hidden)]
+pub fn __loom_clock_reset() {
+    loom::CLOCK.store(0, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Under loom, makes `select` poll its arms in reverse order instead of in order (the random
 /// order of a normal build would make models non-deterministic).
 #[cfg(loom)]

@@ -2,8 +2,8 @@
 //!
 //! Every atomic, lock, `Arc` and thread operation in gosync goes through this module, so that
 //! the cores can be model-checked with [loom](https://docs.rs/loom) by building with
-//! `RUSTFLAGS="--cfg loom"`. Under loom, time does not pass: waits with a deadline never time
-//! out and the starvation clock stays at zero.
+//! `RUSTFLAGS="--cfg loom"`. Under loom, time does not pass by itself: waits with a deadline
+//! never time out, and the starvation clock moves only when a model moves it.
 
 #[cfg(not(loom))]
 mod imp {
@@ -79,12 +79,17 @@ mod imp {
     pub(crate) static FORCE_STARVED: std::sync::atomic::AtomicBool =
         std::sync::atomic::AtomicBool::new(false);
 
-    /// Under loom every read of the clock returns the same instant, so waiters never count
-    /// as starved and runs stay deterministic.
+    /// How far a model has moved the clock (see [`now`]), in nanoseconds.
+    pub(crate) static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    /// Under loom time does not pass by itself: every read of the clock returns the same
+    /// instant, moved only by a model (`__loom_clock_advance`), so runs stay deterministic and
+    /// a model decides which waiter has starved.
     pub(crate) fn now() -> std::time::Instant {
         use std::sync::OnceLock;
         static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
-        *EPOCH.get_or_init(std::time::Instant::now)
+        let base = *EPOCH.get_or_init(std::time::Instant::now);
+        base + std::time::Duration::from_nanos(CLOCK.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 

@@ -430,7 +430,7 @@ fn woken_task_on_the_same_thread_is_not_starved_by_a_lock_loop() {
 
 /// A `lock_async` future woken to compete but never polled again (pinned in a `select!` loop
 /// that awaits something else) must not stop later unlocks from waking the others: here a
-/// parked thread must get the free mutex after the next unlock.
+/// parked thread must get the free mutex at the first unlock past the starvation threshold.
 ///
 /// The future must be woken in normal mode: if it has waited past the starvation threshold
 /// when the mutex is unlocked, it is handed the lock instead (and then holds it until polled,
@@ -479,7 +479,9 @@ fn woken_but_unpolled_round() -> bool {
         parked.join().unwrap();
         return false;
     }
-    // Someone else comes and goes: this unlock must wake the parked thread.
+    // Someone else comes and goes once the woken task has let the starvation threshold pass:
+    // this unlock must wake the parked thread.
+    thread::sleep(2 * gosync::sync::STARVATION_THRESHOLD);
     m.lock();
     m.unlock();
     got.recv_timeout(Duration::from_secs(20))

@@ -19,7 +19,8 @@
 //! | bit        | set by                                   | cleared by                          |
 //! |------------|------------------------------------------|-------------------------------------|
 //! | `LOCKED`   | a locker's CAS, or `unlock` for the head on a hand-off | `unlock` (one `fetch_sub`) |
-//! | `WOKEN`    | `unlock` waking a thread, or a spinner   | that thread, when it locks or parks again |
+//! | `WOKEN`    | `unlock` waking a waiter, or a spinner   | that waiter, when it locks or queues again; `unlock` when a task's went stale |
+//! | `WOKEN_TASK` | with `WOKEN`, when the woken one is a task | with `WOKEN` |
 //! | `STARVING` | a starved waiter, or `unlock` on hand-off | `unlock` on hand-off, a cancelled last waiter |
 //! | `PARKED`   | a waiter, under the queue lock           | whoever empties the queue, under the queue lock |
 //!
@@ -28,9 +29,14 @@
 //!
 //! `WOKEN` means "someone is already awake and about to compete for the lock, don't wake
 //! another": it saves a wake-up (tens of microseconds for a thread) on every unlock while
-//! someone spins. Only threads hold it: a woken thread runs, but a woken task runs only when
-//! its executor polls it, which may be never (a future pinned in a `select!` loop that awaits
-//! something else), and a `WOKEN` it held would keep every later unlock from waking anyone.
+//! someone spins. A woken thread always runs soon; a woken task runs only when its executor
+//! polls it, which may be never (a future pinned in a `select!` loop that awaits something
+//! else). So a task's `WOKEN` carries `WOKEN_TASK`, and later unlocks honour it only for the
+//! starvation threshold: past that, an unlock wakes the next waiter anyway (and a starved one
+//! gets the hand-off), so a stale wake-up delays the others by at most 1 ms, as Go bounds any
+//! wait for the lock. (Holding `WOKEN` while the woken task is on its way matters: without it
+//! every unlock would wake one more task, which cost 2.5x in throughput with 4 tasks on 2
+//! workers.)
 //!
 //! `LOCKED` is the top bit, so the misuse of unlocking an unlocked mutex, which `unlock`
 //! detects after its one `fetch_sub`, has flipped that bit alone rather than borrowed from
@@ -70,6 +76,10 @@ const LOCKED: u32 = 1 << 31;
 const WOKEN: u32 = 1;
 const STARVING: u32 = 2;
 const PARKED: u32 = 4;
+/// Set with `WOKEN` when the one woken is a task (see the module docs).
+const WOKEN_TASK: u32 = 8;
+/// Both bits a woken waiter gives up.
+const WOKEN_ANY: u32 = WOKEN | WOKEN_TASK;
 
 /// Token for a waiter woken to compete for the lock again.
 const RETRY: u32 = 1;
@@ -113,8 +123,9 @@ pub struct RawMutex {
     /// How many times a task has barged past the waiter `unlock` last woke; written only by
     /// the lock holder (and reset by the waker), so plain loads and stores suffice.
     barges: std::sync::atomic::AtomicU32,
-    /// A hint: `unlock` woke a task to compete and it has not polled since.
-    woken_task: std::sync::atomic::AtomicBool,
+    /// Unlocks that let a woken task's `WOKEN` stop them from waking anyone, since it was
+    /// set; written by unlockers only, racily (a hint for how often to read the clock).
+    skips: std::sync::atomic::AtomicU32,
 }
 
 /// A task barging past a woken waiter reads the clock only every this many times (reading the
@@ -148,7 +159,7 @@ impl RawMutex {
             queue: Queue::new(),
             woken_at: std::sync::atomic::AtomicU64::new(0),
             barges: std::sync::atomic::AtomicU32::new(0),
-            woken_task: std::sync::atomic::AtomicBool::new(false),
+            skips: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -161,7 +172,7 @@ impl RawMutex {
             queue: Queue::new(),
             woken_at: std::sync::atomic::AtomicU64::new(0),
             barges: std::sync::atomic::AtomicU32::new(0),
-            woken_task: std::sync::atomic::AtomicBool::new(false),
+            skips: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -415,7 +426,7 @@ impl RawMutex {
                 Ok(w) => w.flatten(),
                 Err(e) => {
                     if awoke {
-                        self.abandon_wakeup(true);
+                        self.abandon_wakeup();
                     }
                     return Err(e);
                 }
@@ -455,7 +466,7 @@ impl RawMutex {
     #[inline]
     fn try_barge(&self, s: u32, awoke: bool) -> bool {
         let new = if awoke {
-            (s | LOCKED) & !WOKEN
+            (s | LOCKED) & !WOKEN_ANY
         } else {
             s | LOCKED
         };
@@ -478,7 +489,7 @@ impl RawMutex {
             }
             let mut new = s | PARKED;
             if awoke {
-                new &= !WOKEN;
+                new &= !WOKEN_ANY;
             }
             if starved {
                 new |= STARVING;
@@ -504,10 +515,23 @@ impl RawMutex {
             self.unlock();
             panic!("sync: unlock of unlocked mutex");
         }
-        if !needs_wake(prev & !LOCKED) {
+        if !needs_wake(prev & !LOCKED) && !self.task_wake_stale(prev & !LOCKED) {
             return;
         }
         self.wake_after_unlock(self.queue.lock());
+    }
+
+    /// Whether the `WOKEN` of state `s` is a task's that has not competed within the
+    /// starvation threshold (read from the clock on the first and every 8th unlock it stops):
+    /// then the unlock wakes the next waiter all the same.
+    fn task_wake_stale(&self, s: u32) -> bool {
+        if s & (LOCKED | WOKEN_TASK | PARKED) != WOKEN_TASK | PARKED {
+            return false;
+        }
+        let n = self.skips.load(std::sync::atomic::Ordering::Relaxed);
+        self.skips
+            .store(n.wrapping_add(1), std::sync::atomic::Ordering::Relaxed);
+        n % 8 == 0 && self.woken_too_long()
     }
 
     /// With the queue locked, after the lock bit was cleared: in starvation mode (or if the
@@ -518,6 +542,10 @@ impl RawMutex {
     /// if nothing is to be done after all.
     fn wake_after_unlock(&self, mut q: Locked<'_>) {
         let mut s = self.state.load(Ordering::Relaxed);
+        // A woken task's WOKEN that has gone stale counts as clear.
+        let stale = !needs_wake(s) && self.task_wake_stale_now(s);
+        let needs_wake =
+            |s: u32| needs_wake(s) || (stale && s & (LOCKED | WOKEN_TASK) == WOKEN_TASK);
         if !needs_wake(s) {
             return;
         }
@@ -547,11 +575,10 @@ impl RawMutex {
                 }
                 (new, HANDOFF)
             } else {
-                // A woken thread holds WOKEN until it takes the lock or sleeps again. A woken
-                // task does not: nothing makes its executor poll it soon (its future may be
-                // parked in a `select` loop), and a WOKEN it held would stop every later
-                // unlock from waking the others.
-                let mut new = if head_is_task { s } else { s | WOKEN };
+                // The woken waiter holds WOKEN until it takes the lock or sleeps again; a task
+                // marks it as a task's, which later unlocks honour only for the starvation
+                // threshold (see the module docs).
+                let mut new = (s & !WOKEN_ANY) | if head_is_task { WOKEN_ANY } else { WOKEN };
                 if !rest {
                     new &= !PARKED;
                 }
@@ -580,11 +607,9 @@ impl RawMutex {
     /// A waiter that was woken to compete (`RETRY`) gave up: a thread clears the `WOKEN` it
     /// held; either way, if the mutex is free and others wait, the next one is woken in its
     /// place.
-    fn abandon_wakeup(&self, thread: bool) {
+    fn abandon_wakeup(&self) {
         let q = self.queue.lock();
-        if thread {
-            self.state.fetch_and(!WOKEN, Ordering::Relaxed);
-        }
+        self.state.fetch_and(!WOKEN_ANY, Ordering::Relaxed);
         self.wake_after_unlock(q);
     }
 
@@ -603,14 +628,13 @@ impl RawMutex {
         self.woken_at
             .store(nanos_since_epoch(), std::sync::atomic::Ordering::Relaxed);
         self.barges.store(0, std::sync::atomic::Ordering::Relaxed);
-        self.woken_task
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.skips.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The woken task has competed (or gave up).
-    fn woken_task_done(&self) {
-        self.woken_task
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+    /// [`task_wake_stale`](Self::task_wake_stale) for a state read under the queue lock
+    /// (unlocked, with `WOKEN_TASK`), without counting.
+    fn task_wake_stale_now(&self, s: u32) -> bool {
+        s & (LOCKED | WOKEN_TASK | PARKED) == WOKEN_TASK | PARKED && self.woken_too_long()
     }
 
     /// Whether a task may barge past the woken task now: yes, unless that one has been left
@@ -655,8 +679,7 @@ impl RawMutex {
             }
             Some(_) => {
                 drop(q);
-                self.woken_task_done();
-                self.abandon_wakeup(false);
+                self.abandon_wakeup();
             }
         }
     }
@@ -751,7 +774,6 @@ impl Future for LockFuture<'_> {
                         return Poll::Ready(());
                     }
                     woken = true;
-                    m.woken_task_done();
                 }
             }
         }
@@ -764,14 +786,13 @@ impl Future for LockFuture<'_> {
         loop {
             let s = m.state.load(Ordering::Relaxed);
             if s & (LOCKED | STARVING) == 0 {
-                let past_woken = !woken && m.woken_task.load(std::sync::atomic::Ordering::Relaxed);
+                let past_woken = !woken && s & WOKEN_TASK != 0;
                 if past_woken && !m.may_barge_past_woken() {
                     m.mark_woken();
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-                // A task never holds WOKEN (see `wake_after_unlock`), so it clears none.
-                if m.try_barge(s, false) {
+                if m.try_barge(s, woken) {
                     if past_woken {
                         m.count_barge();
                     }
@@ -780,7 +801,7 @@ impl Future for LockFuture<'_> {
                 continue;
             }
             let waiter = Waiter::new(this.origin.on(m.queue.ident()), this.since, Some(cx));
-            match m.enqueue(&waiter, false, this.since.is_some()) {
+            match m.enqueue(&waiter, woken, this.since.is_some()) {
                 Some(ticket) => {
                     this.since.get_or_insert(waiter.since());
                     this.ticket = Some(ticket);
