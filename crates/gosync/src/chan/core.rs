@@ -53,7 +53,7 @@ unsafe impl<T: Send> Sync for Slot<T> {}
 pub(crate) use super::slot_ref::SlotRef;
 /// The shared handle of a slot: `Arc` under loom, so models see its count.
 #[cfg(loom)]
-pub(crate) type SlotRef<T> = SlotRef<T>;
+pub(crate) type SlotRef<T> = Arc<Slot<T>>;
 
 impl<T> Slot<T> {
     /// A slot, shared between its owner and a queue.
