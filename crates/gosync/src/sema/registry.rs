@@ -310,25 +310,37 @@ thread_local! {
 /// The calling thread's wait, recorded until dropped.
 #[must_use = "the wait is recorded until this is dropped"]
 pub(crate) struct ThreadWait {
-    /// `None` when the thread-local is gone (a wait in a thread-local's destructor).
-    rec: Option<Arc<ThreadRecord>>,
+    /// The calling thread's record, owned by its thread-local (no reference count is taken:
+    /// this handle is used and dropped on the same thread, inside one operation, so the
+    /// thread-local outlives it); null when the thread-local is gone (a wait in a
+    /// thread-local's destructor).
+    rec: *const ThreadRecord,
 }
 
 impl ThreadWait {
     /// Records that the calling thread waits on `origin` (since `since`, if known).
     #[inline]
     pub(crate) fn enter(origin: &Origin, since: Option<Instant>) -> Self {
-        let rec = THREAD.try_with(|t| t.rec.clone()).ok();
-        if let Some(r) = &rec {
-            r.record.enter(origin, since);
+        let rec = THREAD
+            .try_with(|t| Arc::as_ptr(&t.rec))
+            .unwrap_or(std::ptr::null());
+        let wait = ThreadWait { rec };
+        if let Some(r) = wait.record() {
+            r.enter(origin, since);
         }
-        ThreadWait { rec }
+        wait
+    }
+
+    fn record(&self) -> Option<&Record> {
+        // SAFETY: non-null only while the thread-local that owns the record lives, which is
+        // for as long as this handle (see `rec`).
+        unsafe { self.rec.as_ref() }.map(|r| &r.record)
     }
 
     /// The wait began at `since` (known only once the primitive read the clock).
     pub(crate) fn set_since(&self, since: Instant) {
-        if let Some(r) = &self.rec {
-            r.record.set_since(since);
+        if let Some(r) = self.record() {
+            r.set_since(since);
         }
     }
 }
@@ -336,8 +348,8 @@ impl ThreadWait {
 impl Drop for ThreadWait {
     #[inline]
     fn drop(&mut self) {
-        if let Some(r) = &self.rec {
-            r.record.leave();
+        if let Some(r) = self.record() {
+            r.leave();
         }
     }
 }
