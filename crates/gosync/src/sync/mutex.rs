@@ -393,7 +393,6 @@ impl RawMutex {
         spin: bool,
         ctx: Option<&GoContext>,
     ) -> Result<(), ContextError> {
-        let origin = origin.on(self.queue.ident());
         // Recorded as waiting from the first time it queues until the lock is ours (spinning
         // after a wake-up included): recording the short spin of every contended acquisition
         // cost about a fifth of the contended throughput.
@@ -423,6 +422,9 @@ impl RawMutex {
                 }
                 continue;
             }
+            // The identity is read only now: it shares a cache line with the queue's lock,
+            // which a spinning locker must not touch.
+            let origin = origin.on(self.queue.ident());
             let waiter = Waiter::new(origin, since, None);
             let wait = wait.get_or_insert_with(|| ThreadWait::enter(&origin, None));
             let watch = match ctx.map(|c| c.watch(&waiter)).transpose() {
@@ -525,7 +527,8 @@ impl RawMutex {
     }
 
     /// Whether the `WOKEN` of state `s` is a task's that has not competed within the
-    /// starvation threshold (read from the clock on the first and every 8th unlock it stops):
+    /// starvation threshold (read from the clock on the first and every 64th unlock it stops:
+    /// the clock costs as much as the lock):
     /// then the unlock wakes the next waiter all the same.
     fn task_wake_stale(&self, s: u32) -> bool {
         if s & (LOCKED | WOKEN_TASK | PARKED) != WOKEN_TASK | PARKED {
@@ -534,7 +537,7 @@ impl RawMutex {
         let n = self.skips.load(std::sync::atomic::Ordering::Relaxed);
         self.skips
             .store(n.wrapping_add(1), std::sync::atomic::Ordering::Relaxed);
-        n % 8 == 0 && self.woken_too_long()
+        n % 64 == 0 && self.woken_too_long()
     }
 
     /// With the queue locked, after the lock bit was cleared: in starvation mode (or if the
