@@ -10,64 +10,20 @@ use crate::loom::Arc;
 use crate::sema::{Notified, Origin, ThreadWait, Waiter, CTX_DONE};
 
 impl<T> Inner<T> {
-    /// Go's `ch <- v` for a thread.
+    /// Go's `ch <- v` for a thread: a send with no canceller.
     pub(crate) fn send(&self, value: T, origin: Origin) -> Result<(), SendError<T>> {
-        let mut st = self.lock();
-        let value = match st.send_now(value, None) {
-            SendNow::Sent(n) => {
-                drop(st);
-                wake(n);
-                return Ok(());
-            }
-            SendNow::Closed(v) => return Err(SendError(v)),
-            SendNow::Full(v) => v,
+        let Ok(sent) = self.send_bounded(value, origin, |_| Ok(())) else {
+            unreachable!("nothing ends a send that has no canceller");
         };
-        let origin = origin.on_id(self.id());
-        let slot = Slot::shared(Waiter::untimed(origin, None), 0, Some(value));
-        st.push_send(slot.clone());
-        drop(st);
-        let wait = ThreadWait::enter(&origin, None);
-        let (_, closed) = decode(wait_thread(&slot.waiter));
-        drop(wait);
-        // SAFETY: we own the waiter and saw its completion token.
-        let back = unsafe { slot.take() };
-        Slot::recycle(slot);
-        if closed {
-            Err(SendError(
-                back.expect("a sender woken by close keeps its value"),
-            ))
-        } else {
-            Ok(())
-        }
+        sent
     }
 
-    /// Go's `v, ok := <-ch` for a thread.
+    /// Go's `v, ok := <-ch` for a thread: a receive with no canceller.
     pub(crate) fn recv(&self, origin: Origin) -> Option<T> {
-        let mut st = self.lock();
-        match st.recv_now(None) {
-            RecvNow::Got(v, n) => {
-                drop(st);
-                wake(n);
-                return Some(v);
-            }
-            RecvNow::Closed => return None,
-            RecvNow::Empty => {}
-        }
-        let origin = origin.on_id(self.id());
-        let slot = Slot::shared(Waiter::untimed(origin, None), 0, None);
-        st.push_recv(slot.clone());
-        drop(st);
-        let wait = ThreadWait::enter(&origin, None);
-        let (_, closed) = decode(wait_thread(&slot.waiter));
-        drop(wait);
-        // SAFETY: we own the waiter and saw its completion token.
-        let got = unsafe { slot.take() };
-        Slot::recycle(slot);
-        if closed {
-            None
-        } else {
-            Some(got.expect("a completed receiver holds its value"))
-        }
+        let Ok(got) = self.recv_bounded(origin, |_| Ok(())) else {
+            unreachable!("nothing ends a receive that has no canceller");
+        };
+        got
     }
 
     /// `send`, bounded by an outside canceller (a context): `watch` registers the waiter with

@@ -220,17 +220,7 @@ impl RawMutex {
     /// ```
     #[track_caller]
     pub fn lock_ctx(&self, ctx: &GoContext) -> Result<(), ContextError> {
-        if let Some(err) = ctx.err() {
-            return Err(err);
-        }
-        if self
-            .state
-            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            return Ok(());
-        }
-        self.lock_slow_ctx(Origin::here(WaitKind::Mutex), true, Some(ctx))
+        self.lock_ctx_as(ctx, Origin::here(WaitKind::Mutex), true)
     }
 
     /// [`lock_ctx`](Self::lock_ctx) for another primitive built on this one.
