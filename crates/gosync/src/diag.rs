@@ -74,6 +74,8 @@ pub enum PrimitiveKind {
     NilChan,
     /// The clock: `time::sleep` (`id` is 0).
     Timer,
+    /// A [`semaphore::Weighted`](crate::semaphore::Weighted).
+    Semaphore,
 }
 
 impl PrimitiveKind {
@@ -89,6 +91,7 @@ impl PrimitiveKind {
             WaitKind::Select => PrimitiveKind::Select,
             WaitKind::NilChan => PrimitiveKind::NilChan,
             WaitKind::Sleep => PrimitiveKind::Timer,
+            WaitKind::Semaphore => PrimitiveKind::Semaphore,
         }
     }
 }

@@ -93,6 +93,7 @@ pub mod chan;
 pub mod context;
 pub mod diag;
 pub mod pattern;
+pub mod semaphore;
 pub mod sync;
 pub mod time;
 

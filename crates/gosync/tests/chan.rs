@@ -2508,7 +2508,7 @@ fn cancel_select_async_under_timeouts_loses_and_duplicates_nothing() {
                         recv(live[2]) -> v => (2, v),
                     }
                 };
-                let got = if turn % 2 == 0 {
+                let got = if turn.is_multiple_of(2) {
                     let r = tokio::time::timeout(Duration::from_micros(200), sel).await;
                     timeouts += r.is_err() as u64;
                     r.ok()
@@ -2584,7 +2584,7 @@ fn cancel_select_async_poll_once_and_drop_loses_and_duplicates_nothing() {
             });
             let got = match poll_once(f.as_mut()) {
                 Poll::Ready(got) => Some(got),
-                Poll::Pending if turn % 2 == 0 => None, // dropped while pending
+                Poll::Pending if turn.is_multiple_of(2) => None, // dropped while pending
                 Poll::Pending => Some(futures::executor::block_on(f.as_mut())),
             };
             match got {

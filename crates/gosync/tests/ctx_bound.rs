@@ -78,7 +78,7 @@ fn spin_until(what: &str, mut cond: impl FnMut() -> bool) {
     let mut n = 0u32;
     while !cond() {
         n = n.wrapping_add(1);
-        if n % 256 == 0 {
+        if n.is_multiple_of(256) {
             assert!(
                 start.elapsed() < LIVENESS,
                 "{what}: not so after {LIVENESS:?}"

@@ -572,7 +572,7 @@ fn stage_with_closure_steps_and_stop() {
             |v: u64| {
                 if v > 10 {
                     Flow::Stop
-                } else if v % 3 == 0 {
+                } else if v.is_multiple_of(3) {
                     Flow::Skip
                 } else {
                     Flow::Emit(v * 2)
@@ -684,7 +684,7 @@ fn drivers_on_every_runtime() {
                 nil_done(),
                 src(),
                 out.sender(),
-                Filter::new(|v: &u64| v % 9 == 0),
+                Filter::new(|v: &u64| v.is_multiple_of(9)),
             ),
         );
         assert_eq!(out.iter().collect::<Vec<_>>(), [0, 9, 18], "{rt:?}");
@@ -954,7 +954,7 @@ fn stop_stream_steps(rt: Rt) {
                 done,
                 src.naturals(0),
                 out.sender(),
-                Filter::new(|v: &u64| v % 2 == 0),
+                Filter::new(|v: &u64| v.is_multiple_of(2)),
             ),
             vec![out.receiver()],
         )

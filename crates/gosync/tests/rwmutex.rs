@@ -312,7 +312,7 @@ mod std_tests {
                             x ^= x << 13;
                             x ^= x >> 17;
                             x ^= x << 5;
-                            if x % 10 == 0 {
+                            if x.is_multiple_of(10) {
                                 let mut g = rw.write();
                                 activity.write_section();
                                 *g += 1;
@@ -822,18 +822,18 @@ mod std_tests {
                         x ^= x >> 17;
                         x ^= x << 5;
                         let wait = Duration::from_micros(u64::from(x % 200));
-                        if x % 3 == 0 {
+                        if x.is_multiple_of(3) {
                             if let Ok(mut g) = tokio::time::timeout(wait, rw.write_async()).await {
                                 activity.write_section();
                                 *g += 1;
                                 done += 1;
-                                if x % 7 == 0 {
+                                if x.is_multiple_of(7) {
                                     tokio::task::yield_now().await;
                                 }
                             }
                         } else if let Ok(_g) = tokio::time::timeout(wait, rw.read_async()).await {
                             activity.read_section();
-                            if x % 5 == 0 {
+                            if x.is_multiple_of(5) {
                                 tokio::task::yield_now().await;
                             }
                         }
@@ -849,7 +849,7 @@ mod std_tests {
                         let mut i = 0u64;
                         while !stop.load(Ordering::Relaxed) {
                             i += 1;
-                            if (i + t) % 4 == 0 {
+                            if (i + t).is_multiple_of(4) {
                                 let mut g = rw.write();
                                 activity.write_section();
                                 *g += 1;

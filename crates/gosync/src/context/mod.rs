@@ -103,6 +103,7 @@ mod scope;
 pub use bound::SendCtxError;
 pub use cancel::{CancelCauseFunc, CancelFunc};
 pub use done::Done;
+pub(crate) use done::Watch;
 pub use handle::Context;
 use handle::{Entry, Kind};
 pub use key::Key;

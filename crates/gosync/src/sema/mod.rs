@@ -87,11 +87,13 @@ pub enum WaitKind {
     NilChan,
     /// `time::sleep` / `time::sleep_until`.
     Sleep,
+    /// `semaphore::Weighted::acquire` / `acquire_async`.
+    Semaphore,
 }
 
 impl WaitKind {
     /// Every kind, in declaration order.
-    pub(crate) const ALL: [WaitKind; 12] = [
+    pub(crate) const ALL: [WaitKind; 13] = [
         WaitKind::Mutex,
         WaitKind::RwMutexRead,
         WaitKind::RwMutexWrite,
@@ -104,6 +106,7 @@ impl WaitKind {
         WaitKind::Select,
         WaitKind::NilChan,
         WaitKind::Sleep,
+        WaitKind::Semaphore,
     ];
 }
 
@@ -348,13 +351,11 @@ impl Waiter {
     }
 
     /// Sets what the waiter asks for; call before queueing it.
-    #[allow(dead_code)] // the semaphore's weight; no primitive uses it yet
     pub(crate) fn set_payload(&self, payload: u64) {
         self.payload.store(payload, Ordering::Relaxed);
     }
 
     /// What the waiter asks for (read under the lock of the queue it was pushed to).
-    #[allow(dead_code)]
     pub(crate) fn payload(&self) -> u64 {
         self.payload.load(Ordering::Relaxed)
     }

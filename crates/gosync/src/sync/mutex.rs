@@ -527,7 +527,7 @@ impl RawMutex {
         let n = self.skips.load(std::sync::atomic::Ordering::Relaxed);
         self.skips
             .store(n.wrapping_add(1), std::sync::atomic::Ordering::Relaxed);
-        n % 64 == 0 && self.woken_too_long()
+        n.is_multiple_of(64) && self.woken_too_long()
     }
 
     /// With the queue locked, after the lock bit was cleared: in starvation mode (or if the
