@@ -76,6 +76,8 @@ pub enum PrimitiveKind {
     Timer,
     /// A [`semaphore::Weighted`](crate::semaphore::Weighted).
     Semaphore,
+    /// A [`filelock::FileLock`](crate::filelock::FileLock).
+    FileLock,
 }
 
 impl PrimitiveKind {
@@ -92,6 +94,7 @@ impl PrimitiveKind {
             WaitKind::NilChan => PrimitiveKind::NilChan,
             WaitKind::Sleep => PrimitiveKind::Timer,
             WaitKind::Semaphore => PrimitiveKind::Semaphore,
+            WaitKind::FileLock => PrimitiveKind::FileLock,
         }
     }
 }

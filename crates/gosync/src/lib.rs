@@ -92,6 +92,8 @@ pub fn __loom_select_reverse(on: bool) {
 pub mod chan;
 pub mod context;
 pub mod diag;
+#[cfg(not(loom))]
+pub mod filelock;
 pub mod pattern;
 pub mod semaphore;
 pub mod sync;

@@ -290,6 +290,50 @@ fn a_sleeping_thread() {
     );
 }
 
+#[test]
+fn a_thread_blocked_on_a_file_lock() {
+    let path = std::env::temp_dir().join(format!("gosync-diag-{}.lock", std::process::id()));
+    let created = line!() + 1;
+    let mut waiting = gosync::filelock::FileLock::new(&path).unwrap();
+    let mut holder = gosync::filelock::FileLock::new(&path).unwrap();
+    holder.lock().unwrap();
+    check(
+        "diag-filelock",
+        WaitKind::FileLock,
+        PrimitiveKind::FileLock,
+        Some(created),
+        move |tx| {
+            tx.send(line!() + 1).unwrap();
+            waiting.lock().unwrap();
+            waiting.unlock().unwrap();
+        },
+        || holder.unlock().unwrap(),
+    );
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn a_file_lock_polling_with_a_timeout() {
+    let path = std::env::temp_dir().join(format!("gosync-diag-t-{}.lock", std::process::id()));
+    let created = line!() + 1;
+    let mut waiting = gosync::filelock::FileLock::new(&path).unwrap();
+    let mut holder = gosync::filelock::FileLock::new(&path).unwrap();
+    holder.lock().unwrap();
+    check(
+        "diag-filelock-timeout",
+        WaitKind::FileLock,
+        PrimitiveKind::FileLock,
+        Some(created),
+        move |tx| {
+            tx.send(line!() + 1).unwrap();
+            waiting.lock_timeout(Duration::from_secs(60)).unwrap();
+            waiting.unlock().unwrap();
+        },
+        || holder.unlock().unwrap(),
+    );
+    std::fs::remove_file(&path).ok();
+}
+
 /// A task waiting on a mutex is listed as a task, and leaves the list with its future.
 #[test]
 fn a_waiting_task() {

@@ -89,11 +89,13 @@ pub enum WaitKind {
     Sleep,
     /// `semaphore::Weighted::acquire` / `acquire_async`.
     Semaphore,
+    /// A thread waiting for a `filelock::FileLock` (in the kernel, or between polls).
+    FileLock,
 }
 
 impl WaitKind {
     /// Every kind, in declaration order.
-    pub(crate) const ALL: [WaitKind; 13] = [
+    pub(crate) const ALL: [WaitKind; 14] = [
         WaitKind::Mutex,
         WaitKind::RwMutexRead,
         WaitKind::RwMutexWrite,
@@ -107,6 +109,7 @@ impl WaitKind {
         WaitKind::NilChan,
         WaitKind::Sleep,
         WaitKind::Semaphore,
+        WaitKind::FileLock,
     ];
 }
 
