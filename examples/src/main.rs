@@ -16,6 +16,7 @@
 mod chan;
 mod context;
 mod dist;
+mod ext;
 mod out;
 mod sync;
 
@@ -51,6 +52,11 @@ const FAMILIES: &[Family] = &[
         scenarios: sync::SCENARIOS,
     },
     Family {
+        name: "ext",
+        about: "extended primitives: weighted semaphore, singleflight, errgroup, recursive, spin and file locks",
+        scenarios: ext::SCENARIOS,
+    },
+    Family {
         name: "context",
         about: "cancellation, deadlines and request-scoped values",
         scenarios: context::SCENARIOS,
@@ -72,7 +78,7 @@ const FAMILIES: &[Family] = &[
 #[derive(Parser)]
 #[command(name = "gosync-tour", version)]
 struct Cli {
-    /// Families (`sync`, `context`, `chan`, `dist`) or scenarios (`sync/cond`, or just `cond`) to run,
+    /// Families (`sync`, `ext`, `context`, `chan`, `dist`) or scenarios (`sync/cond`, or just `cond`) to run,
     /// in the order given; everything when none is given.
     #[arg(value_name = "FAMILY")]
     families: Vec<String>,
@@ -92,6 +98,9 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    if let Ok(path) = std::env::var(ext::FILELOCK_CHILD_ENV) {
+        ext::filelock_child(&path);
+    }
     let cli = Cli::parse();
     if cli.list {
         list();

@@ -12,6 +12,8 @@ const SCENARIOS: &[&str] = &[
     "sync/cond",
     "sync/waitgroup",
     "sync/once",
+    "ext/semaphore",
+    "ext/filelock",
     "context/timeout",
     "context/cancel",
     "context/value",

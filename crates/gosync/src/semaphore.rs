@@ -62,8 +62,8 @@ use std::task::{Context as TaskContext, Poll};
 use crate::context::{Context, ContextError, Watch};
 use crate::loom::{Arc, AtomicU64, Ordering};
 use crate::sema::{
-    wake_all, Backoff, Locked, Notified, Origin, Queue, ThreadWait, Ticket, WaitKind, WaitRecord,
-    Waiter, CTX_DONE,
+    coop, wake_all, Backoff, Locked, Notified, Origin, Queue, ThreadWait, Ticket, WaitKind,
+    WaitRecord, Waiter, CTX_DONE,
 };
 
 /// Set in the state word while waiters are queued (set and cleared under the queue lock).
@@ -196,6 +196,10 @@ impl Weighted {
     /// the same as [`acquire`](Self::acquire), as a future. Threads and tasks wait in the same
     /// queue.
     ///
+    /// A task that loops on a semaphore that is always free would never give its executor the
+    /// thread back; so once in 128 times an acquire that could complete at once yields first
+    /// (its task is woken and polled again after the executor's other tasks had a turn).
+    ///
     /// # Cancel safety
     ///
     /// Dropping the future before it completes takes its request out of the queue: if it was
@@ -316,6 +320,13 @@ impl Weighted {
     /// ```
     pub fn waiting(&self) -> Vec<WaitRecord> {
         self.queue.records()
+    }
+
+    /// Whether `n` units are free and nobody is queued (a request of `n` would not wait).
+    #[inline]
+    fn would_take(&self, n: u64) -> bool {
+        let s = self.state.load(Ordering::Relaxed);
+        s & QUEUED == 0 && s >= n
     }
 
     /// Takes `n` free units if nobody is queued.
@@ -551,6 +562,9 @@ impl Future for AcquireFuture<'_> {
         if this.wait.is_none() {
             if let Some(err) = this.ctx.err() {
                 return Poll::Ready(Err(err));
+            }
+            if sem.would_take(this.n) && !coop::proceed(cx) {
+                return Poll::Pending;
             }
             if this.n == 0 || sem.take_free(this.n) {
                 return Poll::Ready(Ok(()));

@@ -53,6 +53,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 mod backoff;
+pub(crate) mod coop;
 mod queue;
 pub(crate) mod registry;
 pub(crate) use backoff::Backoff;
