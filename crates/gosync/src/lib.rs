@@ -95,7 +95,9 @@ pub mod diag;
 #[cfg(not(loom))]
 pub mod filelock;
 pub mod pattern;
+pub mod reentrant;
 pub mod semaphore;
+pub mod spin;
 pub mod sync;
 pub mod time;
 

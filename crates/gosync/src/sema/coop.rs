@@ -10,15 +10,15 @@
 //! The cost is one thread-local counter per ready completion and one extra poll in
 //! `BUDGET`.
 
-use std::cell::Cell;
 use std::task::Context;
 
 /// Ready completions allowed on a thread between two yields (tokio's per-task budget is 128).
+#[cfg(not(loom))]
 pub(crate) const BUDGET: u32 = 128;
 
 #[cfg(not(loom))]
 thread_local! {
-    static LEFT: Cell<u32> = const { Cell::new(BUDGET) };
+    static LEFT: std::cell::Cell<u32> = const { std::cell::Cell::new(BUDGET) };
 }
 
 /// Spends one unit of the calling thread's budget for an operation about to complete at once;
