@@ -78,6 +78,10 @@ pub enum PrimitiveKind {
     Semaphore,
     /// A [`filelock::FileLock`](crate::filelock::FileLock).
     FileLock,
+    /// A [`singleflight::Group`](crate::singleflight::Group)'s call for one key.
+    Singleflight,
+    /// An [`errgroup::TaskGroup`](crate::errgroup::TaskGroup).
+    ErrGroup,
 }
 
 impl PrimitiveKind {
@@ -95,6 +99,8 @@ impl PrimitiveKind {
             WaitKind::Sleep => PrimitiveKind::Timer,
             WaitKind::Semaphore => PrimitiveKind::Semaphore,
             WaitKind::FileLock => PrimitiveKind::FileLock,
+            WaitKind::Singleflight => PrimitiveKind::Singleflight,
+            WaitKind::ErrGroup => PrimitiveKind::ErrGroup,
         }
     }
 }

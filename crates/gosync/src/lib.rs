@@ -92,11 +92,13 @@ pub fn __loom_select_reverse(on: bool) {
 pub mod chan;
 pub mod context;
 pub mod diag;
+pub mod errgroup;
 #[cfg(not(loom))]
 pub mod filelock;
 pub mod pattern;
 pub mod reentrant;
 pub mod semaphore;
+pub mod singleflight;
 pub mod spin;
 pub mod sync;
 pub mod time;

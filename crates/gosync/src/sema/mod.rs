@@ -92,11 +92,15 @@ pub enum WaitKind {
     Semaphore,
     /// A thread waiting for a `filelock::FileLock` (in the kernel, or between polls).
     FileLock,
+    /// A caller of `singleflight::Group::call` / `call_async` waiting for a shared call.
+    Singleflight,
+    /// `errgroup::TaskGroup::wait` / `wait_async`, or its `go` waiting for a free slot.
+    ErrGroup,
 }
 
 impl WaitKind {
     /// Every kind, in declaration order.
-    pub(crate) const ALL: [WaitKind; 14] = [
+    pub(crate) const ALL: [WaitKind; 16] = [
         WaitKind::Mutex,
         WaitKind::RwMutexRead,
         WaitKind::RwMutexWrite,
@@ -111,6 +115,8 @@ impl WaitKind {
         WaitKind::Sleep,
         WaitKind::Semaphore,
         WaitKind::FileLock,
+        WaitKind::Singleflight,
+        WaitKind::ErrGroup,
     ];
 }
 
