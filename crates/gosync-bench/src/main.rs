@@ -17,6 +17,7 @@ use clap::Parser;
 
 mod chan;
 mod dist;
+mod ext;
 mod go;
 mod measure;
 mod stats;
@@ -78,6 +79,12 @@ const FAMILIES: &[Family] = &[
         about: dist::ABOUT,
         cases: dist::CASES,
         run: dist::run,
+    },
+    Family {
+        name: "ext",
+        about: ext::ABOUT,
+        cases: ext::CASES,
+        run: ext::run,
     },
 ];
 
