@@ -383,11 +383,7 @@ fn rwmutex() {
             let g = rw.read();
             say(
                 &format!("reader-{i}"),
-                format!(
-                    "reads {:?}; reader_count() = {}",
-                    *g,
-                    rw.raw().reader_count()
-                ),
+                format!("reads {:?}; reader_count() = {}", *g, rw.reader_count()),
             );
             gate.wait();
             drop(g);
@@ -403,7 +399,7 @@ fn rwmutex() {
                     format!(
                         "(a task) reads {:?}; reader_count() = {}",
                         *g,
-                        rw.raw().reader_count()
+                        rw.reader_count()
                     ),
                 );
                 gate.wait_async().await;
@@ -411,7 +407,7 @@ fn rwmutex() {
             })
         })
         .collect();
-    wait_until(|| rw.raw().reader_count() == 6);
+    wait_until(|| rw.reader_count() == 6);
     say("main", "6 readers inside at once");
     let writer = {
         let rw = rw.clone();
@@ -420,7 +416,7 @@ fn rwmutex() {
             let mut g = rw.write();
             say(
                 "writer",
-                format!("in alone: reader_count() = {}", rw.raw().reader_count()),
+                format!("in alone: reader_count() = {}", rw.reader_count()),
             );
             *g = String::from("v2");
             nap(10);
@@ -428,14 +424,13 @@ fn rwmutex() {
             say("writer", "wrote \"v2\" and left");
         })
     };
-    wait_until(|| rw.raw().is_writer_pending());
-    let raw = rw.raw();
+    wait_until(|| rw.is_writer_pending());
     say(
         "main",
         format!(
             "writer pending: reader_count() = {}, writer_count() = {}, try_read() is {}",
-            raw.reader_count(),
-            raw.writer_count(),
+            rw.reader_count(),
+            rw.writer_count(),
             if rw.try_read().is_some() {
                 "Some"
             } else {
@@ -451,7 +446,7 @@ fn rwmutex() {
             say("late-reader", format!("reads {:?}", *g));
         })
     };
-    wait_until(|| rw.raw().waiters() >= 2);
+    wait_until(|| rw.waiters() >= 2);
     nap(20);
     say("main", "lets the 6 readers go");
     gate.done();

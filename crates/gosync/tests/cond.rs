@@ -311,7 +311,7 @@ mod threads_and_tasks {
             r.join().unwrap();
         }
         assert_eq!(started.load(Relaxed), 10);
-        assert!(!m.raw().is_locked());
+        assert!(!m.is_locked());
     }
 
     /// A waiter that takes one permit per wake-up, in whichever world it runs.
@@ -850,7 +850,7 @@ mod threads_and_tasks {
             }
         });
         assert_eq!(taken.load(Relaxed), ITEMS);
-        assert!(!m.raw().is_locked());
+        assert!(!m.is_locked());
     }
 
     /// A guard-form wait future dropped before completing has given up the guard, and passes a
@@ -863,14 +863,14 @@ mod threads_and_tasks {
         let f = c.wait_guard_async(g);
         drop(f);
         assert!(
-            !m.raw().is_locked(),
+            !m.is_locked(),
             "dropped unpolled, the guard is released"
         );
 
         let g = m.lock();
         let mut f = c.wait_guard_async(g);
         assert!(poll_once(&mut f).is_pending());
-        assert!(!m.raw().is_locked());
+        assert!(!m.is_locked());
         let g = m.lock();
         let mut f2 = c.wait_guard_async(g);
         assert!(poll_once(&mut f2).is_pending());
@@ -1048,7 +1048,7 @@ mod threads_and_tasks {
         for r in readers {
             assert_eq!(r.join().unwrap(), 2);
         }
-        assert!(!rw.raw().is_locked());
+        assert!(!rw.is_locked());
     }
 
     /// The write side of a `RawRwMutex` is a locker too (Go's `*RWMutex` is a `sync.Locker`).

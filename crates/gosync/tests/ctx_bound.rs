@@ -217,29 +217,23 @@ fn mutex_scenario(e: &Ending) -> bool {
         move || m.lock_ctx(&ctx).map(|mut g| *g += 100)
     });
     let a_seen = e.wait_queued("lock_ctx queued", || {
-        m.raw().waiters() == 1 && e.ctx.waiters() == 1
+        m.waiters() == 1 && e.ctx.waiters() == 1
     });
     let b = spawn(e.thread("B"), {
         let m = m.clone();
         move || *m.lock() += 1
     });
-    let seen = e.end_when("both queued", || {
-        m.raw().waiters() == 2 && e.ctx.waiters() == 1
-    }) && a_seen;
+    let seen = e.end_when("both queued", || m.waiters() == 2 && e.ctx.waiters() == 1) && a_seen;
     assert_eq!(a.join(), Err(e.err()));
     assert_eq!(e.ctx.waiters(), 0, "the waiter left the context's queue");
     if seen {
-        assert_eq!(
-            m.raw().waiters(),
-            1,
-            "the waiter left the mutex's queue; B waits"
-        );
+        assert_eq!(m.waiters(), 1, "the waiter left the mutex's queue; B waits");
     }
-    assert!(m.raw().is_locked(), "still held by the guard");
+    assert!(m.is_locked(), "still held by the guard");
     drop(guard);
     b.join();
     assert_eq!(*m.lock(), 1, "B got the lock; A never did");
-    assert_eq!(m.raw().waiters(), 0);
+    assert_eq!(m.waiters(), 0);
     seen
 }
 
@@ -259,25 +253,23 @@ fn rwmutex_read_scenario(e: &Ending) -> bool {
         move || rw.read_ctx(&ctx).map(|g| *g)
     });
     let a_seen = e.wait_queued("read_ctx queued", || {
-        rw.raw().waiters() == 1 && e.ctx.waiters() == 1
+        rw.waiters() == 1 && e.ctx.waiters() == 1
     });
     let b = spawn(e.thread("B"), {
         let rw = rw.clone();
         move || *rw.read()
     });
-    let seen = e.end_when("both queued", || {
-        rw.raw().waiters() == 2 && e.ctx.waiters() == 1
-    }) && a_seen;
+    let seen = e.end_when("both queued", || rw.waiters() == 2 && e.ctx.waiters() == 1) && a_seen;
     assert_eq!(a.join(), Err(e.err()));
     assert_eq!(e.ctx.waiters(), 0);
     if seen {
-        assert_eq!(rw.raw().waiters(), 1, "only B waits");
+        assert_eq!(rw.waiters(), 1, "only B waits");
     }
     drop(w);
     assert_eq!(b.join(), 0);
-    assert_eq!(rw.raw().reader_count(), 0, "A holds no read lock");
+    assert_eq!(rw.reader_count(), 0, "A holds no read lock");
     assert!(rw.try_write().is_some(), "nothing is left held");
-    assert_eq!(rw.raw().waiters(), 0);
+    assert_eq!(rw.waiters(), 0);
     seen
 }
 
@@ -298,26 +290,24 @@ fn rwmutex_write_behind_writer_scenario(e: &Ending) -> bool {
         move || rw.write_ctx(&ctx).map(|mut g| *g += 100)
     });
     let a_seen = e.wait_queued("write_ctx queued", || {
-        rw.raw().waiters() == 1 && e.ctx.waiters() == 1
+        rw.waiters() == 1 && e.ctx.waiters() == 1
     });
     let b = spawn(e.thread("B"), {
         let rw = rw.clone();
         move || *rw.write() += 1
     });
-    let seen = e.end_when("both queued", || {
-        rw.raw().waiters() == 2 && e.ctx.waiters() == 1
-    }) && a_seen;
+    let seen = e.end_when("both queued", || rw.waiters() == 2 && e.ctx.waiters() == 1) && a_seen;
     assert_eq!(a.join(), Err(e.err()));
     assert_eq!(e.ctx.waiters(), 0);
     if seen {
-        assert_eq!(rw.raw().waiters(), 1, "only B waits");
-        assert_eq!(rw.raw().writer_count(), 2, "the holder and B");
+        assert_eq!(rw.waiters(), 1, "only B waits");
+        assert_eq!(rw.writer_count(), 2, "the holder and B");
     }
     drop(w);
     b.join();
     assert_eq!(*rw.read(), 1, "B wrote; A never did");
-    assert_eq!(rw.raw().writer_count(), 0);
-    assert_eq!(rw.raw().waiters(), 0);
+    assert_eq!(rw.writer_count(), 0);
+    assert_eq!(rw.waiters(), 0);
     seen
 }
 
@@ -339,7 +329,7 @@ fn rwmutex_write_behind_readers_scenario(e: &Ending) -> bool {
         move || rw.write_ctx(&ctx).map(|mut g| *g += 100)
     });
     let a_seen = e.wait_queued("write_ctx waits for the reader", || {
-        rw.raw().is_writer_pending() && rw.raw().waiters() == 1 && e.ctx.waiters() == 1
+        rw.is_writer_pending() && rw.waiters() == 1 && e.ctx.waiters() == 1
     });
     let c = spawn(e.thread("C"), {
         let rw = rw.clone();
@@ -350,7 +340,7 @@ fn rwmutex_write_behind_readers_scenario(e: &Ending) -> bool {
         move || *rw.write() += 1
     });
     let seen = e.end_when("A, C and D queued", || {
-        rw.raw().waiters() == 3 && e.ctx.waiters() == 1
+        rw.waiters() == 3 && e.ctx.waiters() == 1
     }) && a_seen;
     assert_eq!(a.join(), Err(e.err()));
     assert_eq!(e.ctx.waiters(), 0);
@@ -365,8 +355,8 @@ fn rwmutex_write_behind_readers_scenario(e: &Ending) -> bool {
     }
     d.join();
     assert_eq!(*rw.read(), 1, "D wrote; A never did");
-    assert!(!rw.raw().is_writer_pending());
-    assert_eq!(rw.raw().waiters(), 0);
+    assert!(!rw.is_writer_pending());
+    assert_eq!(rw.waiters(), 0);
     assert!(rw.try_write().is_some());
     seen
 }
@@ -722,11 +712,13 @@ fn a_done_context_fails_at_once() {
             assert!(mx.try_lock().is_some());
 
             let rw = RwMutex::new(1);
-            assert_eq!(rw.raw().rlock_ctx(&ctx), Err(err));
-            assert_eq!(rw.raw().reader_count(), 0);
-            assert_eq!(rw.raw().lock_ctx(&ctx), Err(err));
-            assert!(!rw.raw().is_locked());
-            assert_eq!(rw.raw().writer_count(), 0);
+            // SAFETY: no guard is alive, and a done context takes no lock.
+            let raw = unsafe { rw.raw() };
+            assert_eq!(raw.rlock_ctx(&ctx), Err(err));
+            assert_eq!(rw.reader_count(), 0);
+            assert_eq!(raw.lock_ctx(&ctx), Err(err));
+            assert!(!rw.is_locked());
+            assert_eq!(rw.writer_count(), 0);
             assert!(rw.read_ctx(&ctx).is_err());
             assert!(rw.write_ctx(&ctx).is_err());
             assert!(rw.try_write().is_some(), "nothing is left held");
@@ -1520,21 +1512,19 @@ fn task_behind_a_cancelled_lock_ctx_thread_gets_the_lock() {
         let (m, ctx) = (m.clone(), ctx.clone());
         move || m.lock_ctx(&ctx).map(|mut g| *g += 100)
     });
-    spin_until("lock_ctx queued", || {
-        m.raw().waiters() == 1 && ctx.waiters() == 1
-    });
+    spin_until("lock_ctx queued", || m.waiters() == 1 && ctx.waiters() == 1);
     let task = spawn("mixed/task", {
         let m = m.clone();
         move || block_on(async { *m.lock_async().await += 1 })
     });
-    spin_until("the task queued", || m.raw().waiters() == 2);
+    spin_until("the task queued", || m.waiters() == 2);
     cancel.cancel();
     assert_eq!(a.join(), Err(ContextError::Canceled));
-    assert_eq!(m.raw().waiters(), 1, "only the task waits");
+    assert_eq!(m.waiters(), 1, "only the task waits");
     drop(guard);
     task.join();
     assert_eq!(*m.lock(), 1, "the task got the lock; the thread never did");
-    assert_eq!(m.raw().waiters(), 0);
+    assert_eq!(m.waiters(), 0);
 }
 
 /// A thread (`read_ctx`) and a task (`write_async`) on one `RwMutex`: the cancelled reader
@@ -1549,19 +1539,19 @@ fn task_writer_behind_a_cancelled_read_ctx_thread_gets_the_lock() {
         move || rw.read_ctx(&ctx).map(|g| *g)
     });
     spin_until("read_ctx queued", || {
-        rw.raw().waiters() == 1 && ctx.waiters() == 1
+        rw.waiters() == 1 && ctx.waiters() == 1
     });
     let task = spawn("mixed-rw/task", {
         let rw = rw.clone();
         move || block_on(async { *rw.write_async().await += 1 })
     });
-    spin_until("the task queued", || rw.raw().waiters() == 2);
+    spin_until("the task queued", || rw.waiters() == 2);
     cancel.cancel();
     assert_eq!(a.join(), Err(ContextError::Canceled));
     drop(w);
     task.join();
     assert_eq!(*rw.read(), 1);
-    assert_eq!(rw.raw().waiters(), 0);
+    assert_eq!(rw.waiters(), 0);
 }
 
 /// Locks `m` from a task bounded by `ctx`, the idiom for tasks:

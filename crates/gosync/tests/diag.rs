@@ -77,7 +77,7 @@ fn a_blocked_mutex_lock() {
     let m2 = m.clone();
     let check_id = {
         let m = m.clone();
-        move || m.raw().waiters()
+        move || m.waiters()
     };
     check(
         "diag-mutex",

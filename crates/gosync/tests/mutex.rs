@@ -40,8 +40,8 @@ fn eight_threads_lose_no_increment() {
         h.join().unwrap();
     }
     assert_eq!(*m.lock(), THREADS * INCREMENTS);
-    assert!(!m.raw().is_locked());
-    assert_eq!(m.raw().waiters(), 0);
+    assert!(!m.is_locked());
+    assert_eq!(m.waiters(), 0);
 }
 
 /// The raw form: a non-atomic read-modify-write under `lock`/`unlock` loses nothing, and
@@ -369,7 +369,7 @@ fn bounds() {
     send_sync::<gosync::sync::MutexGuard<'static, Vec<u8>>>();
     let m = Mutex::new(1);
     send(&m.lock_async());
-    send(&m.raw().lock_async());
+    send(&RawMutex::new().lock_async());
 }
 
 /// A failed `try_lock` leaves the holder's lock alone (a guard must not be built for it).
@@ -379,11 +379,11 @@ fn failed_try_lock_keeps_the_lock() {
     let g = m.lock();
     assert!(m.try_lock().is_none());
     assert!(
-        m.raw().is_locked(),
+        m.is_locked(),
         "a failed try_lock unlocked the holder's mutex"
     );
     drop(g);
-    assert!(!m.raw().is_locked());
+    assert!(!m.is_locked());
 }
 
 /// Tasks that find the lock free never yield to their executor, so a woken task queued on
@@ -407,7 +407,7 @@ fn woken_task_on_the_same_thread_is_not_starved_by_a_lock_loop() {
             seen
         });
         tokio::task::yield_now().await; // the waiter runs and queues
-        assert_eq!(m.raw().waiters(), 1);
+        assert_eq!(m.waiters(), 1);
         drop(g);
         // Lock in a loop without ever yielding, until the counter reaches TOTAL.
         let mut mine = 0;

@@ -69,6 +69,16 @@ mod std_tests {
         rw.runlock();
     }
 
+    /// [`assert_free`] for a data-carrying lock, through its safe introspection.
+    fn assert_free_data<T: std::fmt::Debug>(rw: &RwMutex<T>) {
+        assert_eq!(rw.reader_count(), 0, "{rw:?}");
+        assert!(!rw.is_locked(), "{rw:?}");
+        assert!(!rw.is_writer_pending(), "{rw:?}");
+        assert_eq!(rw.waiters(), 0, "{rw:?}");
+        assert!(rw.try_write().is_some(), "{rw:?}");
+        assert!(rw.try_read().is_some(), "{rw:?}");
+    }
+
     /// Scales an iteration count down in debug builds.
     fn iters(release: usize) -> usize {
         if cfg!(debug_assertions) {
@@ -116,7 +126,7 @@ mod std_tests {
         assert_free(&rw);
         let rw = RwMutex::<i32>::default();
         assert_eq!(*rw.read(), 0);
-        assert_free(rw.raw());
+        assert_free_data(&rw);
     }
 
     #[test]
@@ -148,7 +158,7 @@ mod std_tests {
             assert_eq!(*a, [1, 2]);
             assert_eq!(b.len(), 2);
             assert!(rw.try_write().is_none());
-            assert_eq!(rw.raw().reader_count(), 2);
+            assert_eq!(rw.reader_count(), 2);
             assert!(std::ptr::eq(RwMutexReadGuard::rwmutex(&a), &rw));
         }
         {
@@ -181,7 +191,7 @@ mod std_tests {
         thread::scope(|s| {
             s.spawn(move || drop(r));
         });
-        assert_free(rw.raw());
+        assert_free_data(&rw);
     }
 
     // ----- parallel readers ---------------------------------------------------------------------
@@ -247,7 +257,7 @@ mod std_tests {
             for t in tasks {
                 assert_eq!(rt.block_on(t).unwrap(), 7);
             }
-            assert_free(rw.raw());
+            assert_free_data(&rw);
         });
     }
 
@@ -330,7 +340,7 @@ mod std_tests {
                 h.join().unwrap();
             }
             assert_eq!(*rw.read(), writes.load(Ordering::Relaxed));
-            assert_free(rw.raw());
+            assert_free_data(&rw);
         });
     }
 
@@ -355,7 +365,7 @@ mod std_tests {
                 h.join().unwrap();
             }
             assert_eq!(*rw.read(), threads * n);
-            assert_free(rw.raw());
+            assert_free_data(&rw);
         });
     }
 
@@ -580,7 +590,7 @@ mod std_tests {
                 rt.block_on(t).unwrap();
             }
             assert_eq!(*rw.read(), 8 * n / 5);
-            assert_free(rw.raw());
+            assert_free_data(&rw);
         });
     }
 
@@ -671,7 +681,7 @@ mod std_tests {
             .await
             .unwrap();
         });
-        assert_free(rw.raw());
+        assert_free_data(&rw);
     }
 
     // ----- cancel safety ------------------------------------------------------------------------
@@ -759,19 +769,15 @@ mod std_tests {
         assert!(poll_once(&mut r1).is_pending());
         assert!(poll_once(&mut r2).is_pending());
         drop(w);
-        assert_eq!(
-            rw.raw().reader_count(),
-            2,
-            "unlock counts the queued readers in"
-        );
+        assert_eq!(rw.reader_count(), 2, "unlock counts the queued readers in");
         drop(r1);
-        assert_eq!(rw.raw().reader_count(), 1);
+        assert_eq!(rw.reader_count(), 1);
         match poll_once(&mut r2) {
             Poll::Ready(g) => assert_eq!(*g, 1),
             Poll::Pending => panic!("a granted reader is ready"),
         }
         drop(r2);
-        assert_free(rw.raw());
+        assert_free_data(&rw);
     }
 
     /// A writer future handed the lock by the last reader and dropped without being polled again
@@ -786,15 +792,15 @@ mod std_tests {
         assert!(poll_once(&mut r2).is_pending());
         drop(r);
         assert!(
-            rw.raw().is_locked(),
+            rw.is_locked(),
             "the last reader hands the lock to the writer"
         );
         drop(w);
-        assert!(!rw.raw().is_locked());
+        assert!(!rw.is_locked());
         // The reader held up by the writer got the read lock.
         assert!(poll_once(&mut r2).is_ready());
         drop(r2);
-        assert_free(rw.raw());
+        assert_free_data(&rw);
     }
 
     /// Many tasks and threads, tasks giving up at random through timeouts: no lock or wake-up may be
@@ -872,7 +878,7 @@ mod std_tests {
                 total += t.join().unwrap();
             }
             assert_eq!(*rw.read(), total);
-            assert_free(rw.raw());
+            assert_free_data(&rw);
         });
     }
 

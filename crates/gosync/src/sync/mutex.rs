@@ -979,8 +979,95 @@ impl<T: ?Sized> Mutex<T> {
         self.data.get_mut()
     }
 
-    /// The underlying raw mutex, for introspection (`waiters`, `is_starving`, ...).
-    pub fn raw(&self) -> &RawMutex {
+    /// Whether the mutex is locked right now (a snapshot, for introspection).
+    ///
+    /// ```
+    /// let m = gosync::sync::Mutex::new(0);
+    /// let g = m.lock();
+    /// assert!(m.is_locked());
+    /// drop(g);
+    /// assert!(!m.is_locked());
+    /// ```
+    pub fn is_locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    /// Whether the mutex is in starvation mode (the seed's `IsStarving`); see
+    /// [`RawMutex::is_starving`].
+    ///
+    /// ```
+    /// assert!(!gosync::sync::Mutex::new(0).is_starving());
+    /// ```
+    pub fn is_starving(&self) -> bool {
+        self.raw.is_starving()
+    }
+
+    /// Whether a waiter has been woken, or a spinner is about to take the lock (the seed's
+    /// `IsWoken`); see [`RawMutex::is_woken`].
+    ///
+    /// ```
+    /// assert!(!gosync::sync::Mutex::new(0).is_woken());
+    /// ```
+    pub fn is_woken(&self) -> bool {
+        self.raw.is_woken()
+    }
+
+    /// The number of parked waiters (a snapshot).
+    ///
+    /// ```
+    /// assert_eq!(gosync::sync::Mutex::new(0).waiters(), 0);
+    /// ```
+    pub fn waiters(&self) -> usize {
+        self.raw.waiters()
+    }
+
+    /// The seed's `Count`: parked waiters plus one if the mutex is held.
+    ///
+    /// ```
+    /// let m = gosync::sync::Mutex::new(0);
+    /// let _g = m.lock();
+    /// assert_eq!(m.count(), 1);
+    /// ```
+    pub fn count(&self) -> usize {
+        self.raw.count()
+    }
+
+    /// Who waits for this mutex, where, and for how long, head of the queue first.
+    ///
+    /// ```
+    /// assert!(gosync::sync::Mutex::new(0).waiting().is_empty());
+    /// ```
+    pub fn waiting(&self) -> Vec<WaitRecord> {
+        self.raw.waiting()
+    }
+
+    /// The underlying raw mutex (lock_api's `raw`), for code that must lock and unlock it in
+    /// its own way — for example a [`Cond`](crate::sync::Cond) over the raw lock. For
+    /// introspection, the methods above need no `unsafe`.
+    ///
+    /// # Safety
+    ///
+    /// The raw mutex must not be unlocked while a [`MutexGuard`] of this mutex is alive, nor
+    /// locked through it and then used as if a guard were held: either would let safe code
+    /// reach the value from two places at once. Safe code cannot unlock it through `&Mutex`:
+    ///
+    /// ```compile_fail,E0133
+    /// let m = gosync::sync::Mutex::new(0);
+    /// let mut g = m.lock();
+    /// m.raw().unlock(); // would free the lock under a live guard
+    /// *m.lock() += 1;
+    /// *g += 1;
+    /// ```
+    ///
+    /// ```
+    /// let m = gosync::sync::Mutex::new(0);
+    /// // SAFETY: no guard is alive, and the lock is given back before one is taken.
+    /// let raw = unsafe { m.raw() };
+    /// raw.lock();
+    /// raw.unlock();
+    /// *m.lock() += 1;
+    /// ```
+    pub unsafe fn raw(&self) -> &RawMutex {
         &self.raw
     }
 }

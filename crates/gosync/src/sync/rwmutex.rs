@@ -1217,14 +1217,96 @@ impl<T: ?Sized> RwMutex<T> {
         self.data.get_mut()
     }
 
-    /// The underlying raw lock, for introspection (`reader_count`, `writer_count`, ...).
+    /// The number of readers holding the lock or waiting for it (the seed's `ReaderCount`);
+    /// see [`RawRwMutex::reader_count`].
     ///
     /// ```
     /// let rw = gosync::sync::RwMutex::new(());
     /// let _r = rw.read();
-    /// assert_eq!(rw.raw().reader_count(), 1);
+    /// assert_eq!(rw.reader_count(), 1);
     /// ```
-    pub fn raw(&self) -> &RawRwMutex {
+    pub fn reader_count(&self) -> usize {
+        self.raw.reader_count()
+    }
+
+    /// The number of writers holding the lock or waiting for it (the seed's `WriterCount`).
+    ///
+    /// ```
+    /// let rw = gosync::sync::RwMutex::new(());
+    /// let _w = rw.write();
+    /// assert_eq!(rw.writer_count(), 1);
+    /// ```
+    pub fn writer_count(&self) -> usize {
+        self.raw.writer_count()
+    }
+
+    /// Whether a writer holds the lock right now.
+    ///
+    /// ```
+    /// let rw = gosync::sync::RwMutex::new(());
+    /// let w = rw.write();
+    /// assert!(rw.is_locked());
+    /// drop(w);
+    /// assert!(!rw.is_locked());
+    /// ```
+    pub fn is_locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    /// Whether a writer has announced itself and waits for readers to leave.
+    ///
+    /// ```
+    /// assert!(!gosync::sync::RwMutex::new(()).is_writer_pending());
+    /// ```
+    pub fn is_writer_pending(&self) -> bool {
+        self.raw.is_writer_pending()
+    }
+
+    /// The number of parked waiters, readers and writers.
+    ///
+    /// ```
+    /// assert_eq!(gosync::sync::RwMutex::new(()).waiters(), 0);
+    /// ```
+    pub fn waiters(&self) -> usize {
+        self.raw.waiters()
+    }
+
+    /// Who waits for this lock, where, and for how long.
+    ///
+    /// ```
+    /// assert!(gosync::sync::RwMutex::new(()).waiting().is_empty());
+    /// ```
+    pub fn waiting(&self) -> Vec<WaitRecord> {
+        self.raw.waiting()
+    }
+
+    /// The underlying raw lock, for code that must lock and unlock it in its own way. For
+    /// introspection, the methods above need no `unsafe`.
+    ///
+    /// # Safety
+    ///
+    /// The raw lock must not be unlocked (`unlock`, `runlock`) while a guard of this
+    /// `RwMutex` is alive, nor locked through it and then used as if a guard were held:
+    /// either would let safe code reach the value from two places at once, one of them
+    /// mutably. Safe code cannot do it through `&RwMutex`:
+    ///
+    /// ```compile_fail,E0133
+    /// let rw = gosync::sync::RwMutex::new(0);
+    /// let mut w = rw.write();
+    /// rw.raw().unlock(); // would free the lock under a live guard
+    /// let r = rw.read();
+    /// *w += 1;
+    /// ```
+    ///
+    /// ```
+    /// let rw = gosync::sync::RwMutex::new(0);
+    /// // SAFETY: no guard is alive, and the read lock is given back before one is taken.
+    /// let raw = unsafe { rw.raw() };
+    /// raw.rlock();
+    /// raw.runlock();
+    /// *rw.write() += 1;
+    /// ```
+    pub unsafe fn raw(&self) -> &RawRwMutex {
         &self.raw
     }
 }
