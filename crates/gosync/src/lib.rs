@@ -18,6 +18,12 @@
 //! | `sync.WaitGroup`       | [`sync::WaitGroup`]                     |
 //! | `sync.Once`            | [`sync::Once`]                          |
 //! | `context.Context`      | [`context::Context`]                    |
+//! | `semaphore.Weighted` (x/sync) | [`semaphore::Weighted`]          |
+//! | `singleflight.Group` (x/sync) | [`singleflight::Group`]          |
+//! | `errgroup.Group` (x/sync) | [`errgroup::Group`] (threads), [`errgroup::TaskGroup`] (tasks) |
+//! | the course's `RecursiveMutex`, `TokenRecursiveMutex` | [`reentrant::ReentrantMutex`], [`reentrant::TokenMutex`] |
+//! | the course's `SpinLock` | [`spin::SpinLock`], [`spin::RawSpinLock`] |
+//! | juju/fslock's `Lock` (across processes) | [`filelock::FileLock`]   |
 //! | `chan T`, `make(chan T, n)`, `close` | [`chan::Chan`], [`chan::Sender`], [`chan::Receiver`] |
 //! | `select`               | [`select!`], [`select_async!`], [`chan::Select`] (`reflect.Select`) |
 //! | `time.After`, `time.NewTimer`, `time.NewTicker` | [`time::after`], [`time::Timer`], [`time::Ticker`] |

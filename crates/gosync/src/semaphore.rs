@@ -84,7 +84,7 @@ fn free(state: u64) -> u64 {
 /// `x/sync/semaphore` semantics (FIFO, head-of-line blocking, context-bounded waits). See the
 /// [module docs](self).
 ///
-/// Share it by reference or in an [`Arc`](std::sync::Arc); threads and tasks may use the same
+/// Share it by reference or in an `Arc`; threads and tasks may use the same
 /// semaphore.
 ///
 /// ```
