@@ -862,10 +862,7 @@ mod threads_and_tasks {
         let g = m.lock();
         let f = c.wait_guard_async(g);
         drop(f);
-        assert!(
-            !m.is_locked(),
-            "dropped unpolled, the guard is released"
-        );
+        assert!(!m.is_locked(), "dropped unpolled, the guard is released");
 
         let g = m.lock();
         let mut f = c.wait_guard_async(g);

@@ -4,7 +4,8 @@
 //! task flavour (`TaskGroup`). Additions: panics re-raised by `wait` after the others finish,
 //! Go's `SetLimit` misuse panic, a `go` that drives the group while it waits for a slot,
 //! cancel safety of every future, several drivers at once, futures that borrow, tasks on two
-//! executors, and diagnostics.
+//! executors, diagnostics, and the thread pool behind `Group::go` (reuse, panics, growth,
+//! keep-alive — the tests that count threads run in a process of their own).
 
 #[cfg(not(loom))]
 mod support;
@@ -969,6 +970,188 @@ mod std_tests {
             })),
             limit_msg(1)
         );
+    }
+
+    /// Runs `body` as the test `std_tests::{test}` alone in a child process of this test
+    /// binary (which runs `body` when it finds the marker variable): the pool behind
+    /// `Group::go` is process-wide, so a test that counts its threads must not share it with
+    /// the tests running beside it.
+    fn isolated(test: &str, body: impl FnOnce()) {
+        const CHILD: &str = "GOSYNC_ERRGROUP_POOL_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            return body();
+        }
+        let name = format!("std_tests::{test}");
+        let exe = std::env::current_exe().unwrap();
+        let out = within(LIVENESS * 2, "the child test process", move || {
+            std::process::Command::new(exe)
+                .args([name.as_str(), "--exact", "--test-threads=1", "--nocapture"])
+                .env(CHILD, "1")
+                .output()
+                .expect("runs the test binary")
+        });
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{test} in a process of its own:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    thread_local! {
+        /// How many jobs this thread has run (set by the pool tests' jobs).
+        static JOBS_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Many rounds of `go` run on a few reused pool threads, not a new thread each: over 1,000
+    /// rounds of 4 `go`s the distinct thread ids stay few (4 expected: a worker is idle again
+    /// before `wait` returns), the threads carry the pool's name, and a thread-local set by
+    /// one job is seen by the next on the same thread.
+    #[test]
+    fn pool_reuses_threads() {
+        isolated("pool_reuses_threads", || {
+            let ids = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+            let most = Arc::new(AtomicUsize::new(0));
+            for _ in 0..1000 {
+                let g = Group::<Err>::new();
+                for _ in 0..4 {
+                    let (ids, most) = (ids.clone(), most.clone());
+                    g.go(move || {
+                        let me = thread::current();
+                        assert_eq!(me.name(), Some("gosync-errgroup"));
+                        ids.lock().unwrap().insert(me.id());
+                        let n = JOBS_HERE.get() + 1;
+                        JOBS_HERE.set(n);
+                        most.fetch_max(n, Ordering::SeqCst);
+                        Ok(())
+                    });
+                }
+                g.wait().unwrap();
+            }
+            let distinct = ids.lock().unwrap().len();
+            assert!(distinct <= 16, "{distinct} threads for 1,000 rounds of 4");
+            assert!(
+                most.load(Ordering::SeqCst) >= 1000,
+                "a thread-local outlives its job: some thread ran ≥ 1,000 of the 4,000 jobs"
+            );
+        });
+    }
+
+    /// A panicking function leaves its thread usable: `wait` re-raises the panic, and the same
+    /// thread (the only one in the pool) runs the next functions.
+    #[test]
+    fn pool_thread_survives_a_panic() {
+        isolated("pool_thread_survives_a_panic", || {
+            quiet_expected_panics();
+            let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+            for round in 0..20 {
+                let g = Group::<Err>::new();
+                let seen = ids.clone();
+                g.go(move || {
+                    seen.lock().unwrap().push(thread::current().id());
+                    if round % 2 == 0 {
+                        panic!("boom {round}");
+                    }
+                    Err(ERR1)
+                });
+                let waited = panic::catch_unwind(AssertUnwindSafe(|| g.wait()));
+                match waited {
+                    Ok(r) => assert_eq!(r, Err(ERR1), "round {round}"),
+                    Err(p) => assert_eq!(message(&*p), format!("boom {round}")),
+                }
+                assert_eq!(ids.lock().unwrap().len(), round + 1, "round {round} ran");
+            }
+            let ids = ids.lock().unwrap();
+            assert!(
+                ids.iter().all(|id| *id == ids[0]),
+                "one thread ran all: {ids:?}"
+            );
+        });
+    }
+
+    /// Functions that block do not hold up the others: the pool grows. Eight functions that
+    /// can only return together (a barrier) each need a thread at once, while a ninth, started
+    /// after them, finishes while they wait.
+    #[test]
+    fn pool_grows_past_blocked_functions() {
+        let g = Group::<Err>::new();
+        let gate: Chan<()> = Chan::new(0);
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        for _ in 0..8 {
+            let (gate, barrier) = (gate.clone(), barrier.clone());
+            g.go(move || {
+                gate.recv(); // blocks until the gate closes
+                barrier.wait(); // all eight at once
+                Ok(())
+            });
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        g.go(move || {
+            tx.send(thread::current().id()).unwrap();
+            Ok(())
+        });
+        rx.recv_timeout(LIVENESS)
+            .expect("a function started after blocked ones runs");
+        // The ninth has returned (its send came just before), the eight cannot have.
+        eventually(LIVENESS, "the ninth finishes", || g.active() == 8);
+        gate.close();
+        let g2 = g.clone();
+        assert_eq!(
+            within(LIVENESS, "all eight meet", move || g2.wait()),
+            Ok(())
+        );
+    }
+
+    thread_local! {
+        /// Set by a job; its destructor counts the thread's exit.
+        static EXIT_MARK: std::cell::RefCell<Option<ExitMark>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    static EXITED: AtomicUsize = AtomicUsize::new(0);
+
+    struct ExitMark;
+
+    impl Drop for ExitMark {
+        fn drop(&mut self) {
+            EXITED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Idle pool threads exit after the keep-alive (set short here through the hidden
+    /// test hook): the thread-locals of four threads that met at a barrier are destroyed,
+    /// which happens as a thread exits; a later `go` then runs on a fresh thread.
+    #[test]
+    fn pool_idle_threads_exit() {
+        isolated("pool_idle_threads_exit", || {
+            let old = errgroup::__set_pool_keep_alive(Duration::from_millis(20));
+            assert_eq!(old, Duration::from_secs(10), "the default keep-alive");
+            let g = Group::<Err>::new();
+            let barrier = Arc::new(std::sync::Barrier::new(4));
+            for _ in 0..4 {
+                let barrier = barrier.clone();
+                g.go(move || {
+                    barrier.wait(); // four threads at once
+                    EXIT_MARK.with(|m| *m.borrow_mut() = Some(ExitMark));
+                    Ok(())
+                });
+            }
+            g.wait().unwrap();
+            eventually(LIVENESS, "the four idle threads exit", || {
+                EXITED.load(Ordering::SeqCst) == 4
+            });
+            let (tx, rx) = std::sync::mpsc::channel();
+            g.go(move || {
+                tx.send(EXIT_MARK.with(|m| m.borrow().is_none())).unwrap();
+                Ok(())
+            });
+            g.wait().unwrap();
+            assert!(
+                rx.recv().unwrap(),
+                "a fresh thread, without the old thread-local"
+            );
+            errgroup::__set_pool_keep_alive(old);
+        });
     }
 
     /// Handles and futures are `Send + Sync` / `Send`, so they go into `tokio::spawn`.

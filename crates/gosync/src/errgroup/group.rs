@@ -1,4 +1,5 @@
-//! The thread flavour: [`Group`], each function on its own OS thread.
+//! The thread flavour: [`Group`], each function on an OS thread of a process-wide pool
+//! (`pool.rs`), and [`scope`], each function on a scoped thread of its own.
 
 use std::error::Error;
 use std::fmt;
@@ -13,8 +14,8 @@ use crate::context::{self, Context};
 use crate::sync::{WaitGroup, WaitGroupFuture};
 
 /// A group of OS threads working on parts of one job, as Go's `errgroup.Group`: [`go`]
-/// starts a function on a new thread, [`wait`] waits for all of them and returns the first
-/// error.
+/// runs a function on a thread of its own, [`wait`] waits for all of them and returns the
+/// first error.
 ///
 /// `Group` is a handle: clones share one group, so a function can start more functions in its
 /// own group (move a clone into it). Threads and tasks may both wait for it
@@ -24,11 +25,33 @@ use crate::sync::{WaitGroup, WaitGroupFuture};
 ///
 /// # Why threads
 ///
-/// Go starts a goroutine; the nearest thing without a runtime is an OS thread, so that is what
-/// [`go`] does (with [`std::thread::Builder`]). A function may block as long as it likes, as a
+/// Go starts a goroutine; the nearest thing without a runtime is an OS thread, so each
+/// function gets one, for as long as it runs. A function may block as long as it likes, as a
 /// goroutine may. The functions are `'static`, as a goroutine's closure outlives its caller;
-/// for functions that borrow from the caller, use [`scope`](super::scope). For many short
-/// functions, or to run futures, use a [`TaskGroup`](super::TaskGroup).
+/// for functions that borrow from the caller, use [`scope`](super::scope). To run futures,
+/// use a [`TaskGroup`](super::TaskGroup).
+///
+/// # Pooled threads
+///
+/// Spawning a thread costs far more than a goroutine, so [`go`] does not spawn one each time:
+/// it hands the function to an idle thread of a process-wide pool, shared by every `Group`,
+/// and spawns a new thread only when none is idle. So the pool grows to the number of
+/// functions that run at once, and a function that blocks forever ties up its own thread
+/// only. A thread that has been idle for 10 seconds exits (as Go's runtime lets its idle
+/// threads go), so a process that is done with its groups has no pool threads left.
+///
+/// As on any thread pool:
+///
+/// * a function runs on a thread that may have run others before it, and the thread-locals it
+///   sets may be seen by the functions after it (their destructors run when the thread exits,
+///   not when the function returns): do not rely on a fresh thread;
+/// * every pool thread is named `gosync-errgroup` (as panic messages show);
+/// * a panic in a function does not end its thread: the group keeps it for [`wait`] to
+///   re-raise, as always, and the thread goes back to the pool.
+///
+/// Idle pool threads are not waits of the program, so
+/// [`diag::blocked`](crate::diag::blocked) does not list them; a `go` blocked on the limit,
+/// or a `wait`, it does.
 ///
 /// ```
 /// use gosync::errgroup::Group;
@@ -152,7 +175,8 @@ impl<E: Send + Sync + 'static> Group<E> {
         }
     }
 
-    /// Runs `f` on a new thread (Go's `Go`). With a limit set, first blocks until fewer than
+    /// Runs `f` on a thread of its own (Go's `Go`): an idle one of the pool, or a new one (see
+    /// [pooled threads](Self#pooled-threads)). With a limit set, first blocks until fewer than
     /// the limit are running — forever with a limit of 0, as in Go.
     ///
     /// The first function to fail cancels the derived context, if any; [`wait`](Self::wait)
@@ -160,9 +184,10 @@ impl<E: Send + Sync + 'static> Group<E> {
     ///
     /// # Panics
     ///
-    /// If the thread cannot be spawned (the system is out of threads or memory), with
-    /// `"errgroup: failed to spawn a thread: ..."`; the group is left as if `go` had not been
-    /// called. A panic in `f` itself does not surface here: [`wait`](Self::wait) re-raises it.
+    /// If no pool thread is idle and a new one cannot be spawned (the system is out of
+    /// threads or memory), with `"errgroup: failed to spawn a thread: ..."`; the group is left
+    /// as if `go` had not been called. A panic in `f` itself does not surface here:
+    /// [`wait`](Self::wait) re-raises it.
     ///
     /// ```
     /// use gosync::errgroup::Group;
@@ -189,12 +214,13 @@ impl<E: Send + Sync + 'static> Group<E> {
         self.spawn(token, f);
     }
 
-    /// Runs `f` on a new thread only if fewer than the limit are running now; whether it did
-    /// (Go's `TryGo`). Always `true` without a limit, always `false` with a limit of 0.
+    /// Runs `f` on a thread of its own, as [`go`](Self::go), only if fewer than the limit are
+    /// running now; whether it did (Go's `TryGo`). Always `true` without a limit, always
+    /// `false` with a limit of 0.
     ///
     /// # Panics
     ///
-    /// As [`go`](Self::go), if the thread cannot be spawned.
+    /// As [`go`](Self::go), if no thread is idle and none can be spawned.
     ///
     /// ```
     /// use gosync::chan::Chan;
@@ -354,15 +380,66 @@ impl<E: Send + Sync + 'static> Group<E> {
             inner: self.inner.clone(),
             token,
         };
-        let spawned = std::thread::Builder::new().spawn(move || {
-            let running = running;
-            running.inner.outcome.run(f);
-        });
-        // On failure the closure, and with it `running`, was dropped: the group is as before.
-        if let Err(e) = spawned {
+        // On failure the job, and with it `running`, was dropped: the group is as before.
+        if let Err(e) = start(PoolJob {
+            running,
+            f: Some(f),
+        }) {
             panic!("errgroup: failed to spawn a thread: {e}");
         }
     }
+}
+
+/// A function of a [`Group`] on its way to a thread: `run` calls it, and dropping the job (its
+/// `running`) counts it done — which the pool does only once the thread is idle again.
+struct PoolJob<E, F> {
+    running: Running<E>,
+    f: Option<F>,
+}
+
+impl<E, F> PoolJob<E, F>
+where
+    E: Send + Sync + 'static,
+    F: FnOnce() -> Result<(), E> + Send + 'static,
+{
+    fn run_once(&mut self) {
+        if let Some(f) = self.f.take() {
+            self.running.inner.outcome.run(f);
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl<E, F> super::pool::Job for PoolJob<E, F>
+where
+    E: Send + Sync + 'static,
+    F: FnOnce() -> Result<(), E> + Send + 'static,
+{
+    fn run(&mut self) {
+        self.run_once();
+    }
+}
+
+/// Hands `job` to an idle thread of the pool, or a new one.
+#[cfg(not(loom))]
+fn start<E, F>(job: PoolJob<E, F>) -> std::io::Result<()>
+where
+    E: Send + Sync + 'static,
+    F: FnOnce() -> Result<(), E> + Send + 'static,
+{
+    super::pool::execute(Box::new(job))
+}
+
+/// Under loom there is no pool (its threads would outlive a model run): a thread per job.
+#[cfg(loom)]
+fn start<E, F>(mut job: PoolJob<E, F>) -> std::io::Result<()>
+where
+    E: Send + Sync + 'static,
+    F: FnOnce() -> Result<(), E> + Send + 'static,
+{
+    std::thread::Builder::new()
+        .spawn(move || job.run_once())
+        .map(drop)
 }
 
 /// The future returned by [`Group::wait_async`].

@@ -9,10 +9,14 @@
 //!
 //! There are two flavours with one API:
 //!
-//! * [`Group`] runs each function on a new OS thread, as Go's `Go` starts a goroutine.
+//! * [`Group`] runs each function on an OS thread of its own, as Go's `Go` starts a
+//!   goroutine: an idle thread of a process-wide pool, or a new one if none is idle (see
+//!   [pooled threads](Group#pooled-threads): reused threads keep their thread-locals, idle
+//!   ones exit after 10 s).
 //! * [`scope`] (and [`scope_with_context`]) is the thread flavour with
 //!   [`std::thread::scope`]'s borrowing: the functions may borrow from the caller, since every
-//!   thread is joined before `scope` returns.
+//!   thread is joined before `scope` returns (so these are new scoped threads, not pooled
+//!   ones).
 //! * [`TaskGroup`] runs futures **without a runtime**: the futures live in the group, and
 //!   whoever awaits [`TaskGroup::wait_async`] (or blocks in [`TaskGroup::wait`]) polls them,
 //!   each woken future alone, as `FuturesUnordered` would. Nothing is spawned, so it works on
@@ -108,9 +112,14 @@ use crate::context::{CancelCauseFunc, ContextError};
 
 pub(crate) mod drive;
 mod group;
+#[cfg(not(loom))]
+mod pool;
 mod task;
 
 pub use group::{scope, scope_with_context, Group, Scope, WaitFuture};
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub use pool::set_keep_alive as __set_pool_keep_alive;
 pub use task::{GoFuture, TaskGroup, TaskWaitFuture};
 
 /// The cause a group's derived context is cancelled with when one of its functions panics.
