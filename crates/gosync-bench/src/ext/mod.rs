@@ -15,6 +15,9 @@
 //!
 //! Threads are OS threads (Go: goroutines, GOMAXPROCS = CPUs, shown under the thread columns
 //! as in family `sync`); tasks run on a tokio multi-thread runtime with 2 worker threads.
+//!
+//! The lock cases — `reentrant`, `spin_uncontended`, `spin_contended`, `filelock` — are in
+//! [`locks`]; they have no Go rows.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -31,9 +34,11 @@ use crate::measure::{ns_per_op, ns_per_op_async, tasks_contended, threads_conten
 use crate::stats::{Better, Sample};
 use crate::{Config, Table};
 
+mod locks;
+
 /// One line for `--list`.
 pub const ABOUT: &str =
-    "semaphore::Weighted, singleflight::Group, errgroup (x/sync), threads and async tasks";
+    "semaphore::Weighted, singleflight::Group, errgroup (x/sync), threads and async tasks; re-entrant, spin and file locks";
 
 /// Case keys and what they measure, for `--list` and `--case`.
 pub const CASES: &[(&str, &str)] = &[
@@ -52,6 +57,22 @@ pub const CASES: &[(&str, &str)] = &[
     (
         "errgroup",
         "new group + 4 go() of a no-op + wait, threads and tasks, ns per round",
+    ),
+    (
+        "reentrant",
+        "re-entrant mutex on one thread: re-lock + unlock while held, and lock + unlock of a free one, ns/op",
+    ),
+    (
+        "spin_uncontended",
+        "spin lock: lock + increment + unlock on one thread, ns/op",
+    ),
+    (
+        "spin_contended",
+        "spin lock: 2 and 4 threads looping lock + increment + unlock, Mops/s and fairness",
+    ),
+    (
+        "filelock",
+        "exclusive lock + unlock of a free lock file, and try_lock failing on a held one, ns/op",
     ),
 ];
 
@@ -104,6 +125,18 @@ pub fn run(cfg: &Config) -> Vec<Table> {
     }
     if cfg.wants("errgroup") {
         tables.push(errgroup(cfg, &rt, go));
+    }
+    if cfg.wants("reentrant") {
+        tables.push(locks::reentrant(cfg));
+    }
+    if cfg.wants("spin_uncontended") {
+        tables.push(locks::spin_uncontended(cfg));
+    }
+    if cfg.wants("spin_contended") {
+        tables.push(locks::spin_contended(cfg));
+    }
+    if cfg.wants("filelock") {
+        tables.push(locks::filelock(cfg));
     }
     if let Some(note) = go_note {
         for t in tables.iter_mut().filter(|t| go_cases.contains(&t.key)) {
@@ -762,7 +795,7 @@ fn errgroup(cfg: &Config, rt: &Runtime, go: Option<&GoProgram>) -> Table {
         }),
     ];
     t.measure(cfg, 1, label, rows);
-    t.note("threads: gosync's Group and std::thread::scope start an OS thread per function and join them; go: goroutines (GOMAXPROCS = number of CPUs), shown under threads");
+    t.note("threads: gosync's Group hands each function to a pooled thread (spawned once, reused), std::thread::scope starts an OS thread per function and joins them; go: goroutines (GOMAXPROCS = number of CPUs), shown under threads");
     t.note("async tasks: gosync's TaskGroup go(fut).await + wait_async().await polls its futures inside the awaiting task (no spawn), as FuturesUnordered does (here of boxed futures, so that it can hold different futures as a group can: push + drain); tokio::task::JoinSet spawns each future as a task, join_all().await collects them");
     t.note(format!(
         "async tasks: in one task on a {WORKERS}-worker tokio runtime"
