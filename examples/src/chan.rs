@@ -132,7 +132,9 @@ fn pattern_threads() -> Option<usize> {
         .filter(|task| {
             std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| {
                 let name = name.trim_end();
-                name.starts_with("gosync-") && name != "gosync-tour" && name != "gosync-timer"
+                // Not the tour's own, the timer's, nor errgroup's pooled (idle) threads.
+                name.starts_with("gosync-")
+                    && !matches!(name, "gosync-tour" | "gosync-timer" | "gosync-errgroup")
             })
         })
         .count();

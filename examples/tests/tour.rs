@@ -13,6 +13,10 @@ const SCENARIOS: &[&str] = &[
     "sync/waitgroup",
     "sync/once",
     "ext/semaphore",
+    "ext/singleflight",
+    "ext/errgroup",
+    "ext/reentrant",
+    "ext/spinlock",
     "ext/filelock",
     "context/timeout",
     "context/cancel",
@@ -134,6 +138,72 @@ fn tour_shows_go_messages_and_right_results() {
         "the second Once f ran:\n{stdout}"
     );
     assert!(!stdout.contains("unexpected"), "{stdout}");
+}
+
+#[test]
+fn ext_tour_shows_go_messages_and_right_results() {
+    let out = tour(&[
+        "--fast",
+        "singleflight",
+        "errgroup",
+        "reentrant",
+        "spinlock",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for expected in [
+        // singleflight
+        "meanwhile 9 callers wait for this query: 4 threads parked, 5 tasks suspended",
+        "the database was queried 1 time(s) for 10 callers; 10 of 10 got shared = true",
+        "call ran its own load, not waiting for the old one: Ok(\"Annie\"), shared = false",
+        "done, for its own caller only: Ok(\"Ann\"), shared = false",
+        "call panicked: \"database connection lost\"",
+        "call panicked: \"singleflight: the shared call panicked: database connection lost\"",
+        "call_async panicked: \"singleflight: the shared call panicked: database connection lost\"",
+        "callers() = 0; the next call runs its own load: Ok(\"Annie\"), shared = false",
+        "select's timeout arm fired",
+        "later, rx.recv() = Some((Ok(\"Annie\"), true))",
+        "rx2.recv_async() = Some((Ok(\"Annie\"), true))",
+        // errgroup
+        "wait() = Err(Status(\"/orders\", 503))",
+        "ctx.err() = Some(Canceled); ctx.cause() = \"GET /orders: status 503\", the very error: downcast = Some(Status(\"/orders\", 503))",
+        "try_go(download-3) = false: the group is full (active() = 2)",
+        "wait_async() = Ok(())",
+        // reentrant
+        "depth 3: lock(), holds() = 3",
+        "other is blocked: waiters() = 1",
+        "\"reentrant: unlock by thread 'intruder' (",
+        ") of a lock owned by thread 'main' (",
+        "\"reentrant: unlock of unlocked mutex\"",
+        "\"reentrant: unlock with token 2 of a lock owned by token 1\"",
+        "try_lock(3) = false: owner() = Some(1), waiters() = 1",
+        "re-entered at once, holds() = 2",
+        "owner() = Some(2)",
+        // spinlock
+        "sl = Unlocked",
+        "lock(): sl = Locked",
+        "another thread's try_lock() = false",
+        "\"spin: unlock of unlocked SpinLock\"",
+        "no increment lost",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?}:\n{stdout}");
+    }
+    // Counted lines: every caller of the stampede, both stopped fetches, all six downloads.
+    for (expected, n) in [
+        ("= Ok(\"Ann\"), shared = true", 10),
+        ("stopped early: ctx.err() = Canceled", 2),
+        ("started (", 6),
+    ] {
+        assert_eq!(
+            stdout.matches(expected).count(),
+            n,
+            "{expected:?}:\n{stdout}"
+        );
+    }
+    for wrong in ["unexpected", "WERE LOST", "(3 in flight)"] {
+        assert!(!stdout.contains(wrong), "{wrong}:\n{stdout}");
+    }
+    assert!(out.stderr.is_empty(), "stderr:\n{}", text(&out.stderr));
 }
 
 #[test]
