@@ -70,6 +70,11 @@ use crate::sema::{
 const QUEUED: u64 = 1 << 63;
 /// The largest size a semaphore can have.
 const MAX: u64 = QUEUED - 1;
+/// Time slices a thread yields, after its spin, before it queues (see `spin_free`).
+#[cfg(not(loom))]
+const SPIN_YIELDS: u32 = 30;
+#[cfg(loom)]
+const SPIN_YIELDS: u32 = 0;
 /// The token of a waiter handed its units.
 const GRANTED: u32 = 1;
 
@@ -349,15 +354,8 @@ impl Weighted {
 
     #[cold]
     fn acquire_slow(&self, origin: Origin, ctx: &Context, n: u64) -> Result<(), ContextError> {
-        // A short spin first: a thread's park costs far more than most holds. Only while
-        // nobody queues (FIFO) and the request can fit at all.
-        if n <= self.size {
-            let mut backoff = Backoff::new();
-            while self.state.load(Ordering::Relaxed) & QUEUED == 0 && backoff.snooze() {
-                if self.take_free(n) {
-                    return Ok(());
-                }
-            }
+        if n <= self.size && self.spin_free(n) {
+            return Ok(());
         }
         let origin = origin.on(self.queue.ident());
         let waiter = Waiter::new(origin, None, None);
@@ -391,6 +389,28 @@ impl Weighted {
         drop(ticket);
         Waiter::recycle(waiter);
         outcome
+    }
+
+    /// Retries the free path for a while before a thread queues: a thread's park costs far
+    /// more than most holds. Spins with growing pauses, then yields its time slice a number of
+    /// times (with more threads than cores, that lets the holders run and release), but only
+    /// while nobody is queued: once someone is, FIFO order says queue behind them.
+    fn spin_free(&self, n: u64) -> bool {
+        let mut backoff = Backoff::new();
+        let mut yields = 0;
+        while self.state.load(Ordering::Relaxed) & QUEUED == 0 {
+            if self.take_free(n) {
+                return true;
+            }
+            if !backoff.snooze() {
+                if yields == SPIN_YIELDS {
+                    return false;
+                }
+                yields += 1;
+                crate::loom::thread::yield_now();
+            }
+        }
+        false
     }
 
     /// Under the queue lock: takes the units if they are free and nobody is queued, else queues
