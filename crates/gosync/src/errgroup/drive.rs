@@ -44,7 +44,7 @@ use std::fmt;
 use std::task::{Context, Poll};
 
 use crate::loom::{fence, Arc, AtomicU32, Ordering};
-use crate::sema::{wake_all, Origin, Queue, ThreadWait, Ticket, WaitRecord, Waiter};
+use crate::sema::{wake_all, Backoff, Origin, Queue, ThreadWait, Ticket, WaitRecord, Waiter};
 
 /// Some caller is polling the shared future(s).
 const POLLING: u32 = 1;
@@ -248,6 +248,10 @@ impl Drive {
         mut round: impl FnMut() -> Option<R>,
     ) -> Option<R> {
         let origin = origin.on(self.queue.ident());
+        // What is awaited usually comes within microseconds (a shared call's function, a
+        // sibling's hand-off); a thread's park costs more: wait a little awake first.
+        let mut backoff = Backoff::new();
+        while !drives && !done() && backoff.snooze() {}
         loop {
             if done() {
                 return None;
