@@ -112,9 +112,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::chan::{Chan, Receiver, Sender};
-use crate::errgroup::drive::Drive;
-use crate::errgroup::{lock, panic_message, Payload};
-use crate::sema::{Origin, Ticket, WaitKind, WaitRecord};
+use crate::sema::drive::Drive;
+use crate::sema::{
+    lock_unpoisoned as lock, panic_message, Origin, Payload, Ticket, WaitKind, WaitRecord,
+};
 
 type BoxFuture<V> = Pin<Box<dyn Future<Output = V> + Send + 'static>>;
 /// The calls in flight, by key.

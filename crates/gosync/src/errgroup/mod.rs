@@ -102,15 +102,14 @@
 //! assert_eq!(ctx.cause().unwrap().to_string(), "part 2 failed");
 //! ```
 
-use std::any::Any;
 use std::error::Error;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use crate::context::{CancelCauseFunc, ContextError};
+use crate::sema::{lock_unpoisoned as lock, panic_message, Payload};
 
-pub(crate) mod drive;
 mod group;
 #[cfg(not(loom))]
 mod pool;
@@ -173,25 +172,6 @@ impl fmt::Display for PanicError {
 }
 
 impl Error for PanicError {}
-
-/// A caught panic's payload.
-pub(crate) type Payload = Box<dyn Any + Send>;
-
-/// The message of a panic payload, if it is a string (`panic!` with a message makes one).
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string panic payload>".to_string()
-    }
-}
-
-/// Locks a std mutex, ignoring poisoning: nothing here leaves data half-updated on a panic.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Go's panic message for changing the limit while functions run.
 #[cold]

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 
-use super::drive::Drive;
 use super::{lock, modify_limit_panic, Outcome};
 use crate::context::{self, Context};
+use crate::sema::drive::Drive;
 use crate::sema::{Origin, Ticket, WaitKind, WaitRecord};
 
 type TaskFuture<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'a>>;

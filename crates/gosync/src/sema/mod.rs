@@ -54,6 +54,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 mod backoff;
 pub(crate) mod coop;
+pub(crate) mod drive;
 mod queue;
 pub(crate) mod registry;
 pub(crate) use backoff::Backoff;
@@ -641,4 +642,24 @@ impl WakePanic {
             }
         }
     }
+}
+
+/// A panic's payload, as `catch_unwind` gives it.
+pub(crate) type Payload = Box<dyn std::any::Any + Send>;
+
+/// The message of a panic payload, if it is a string (`panic!` with a message makes one).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_string()
+    }
+}
+
+/// Locks a std mutex, ignoring poisoning: no panic leaves the data of the library's std
+/// mutexes half-updated.
+pub(crate) fn lock_unpoisoned<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -1,5 +1,6 @@
 //! Futures driven by whoever waits for them: the core shared by [`TaskGroup`] and the async
-//! calls of [`singleflight::Group`](crate::singleflight::Group).
+//! calls of [`singleflight::Group`](crate::singleflight::Group). It lives in the waiter core
+//! because both sit on it and neither should import the other.
 //!
 //! gosync has no executor, so a future that several callers are interested in — a
 //! singleflight call started by `call_async`, the futures of a [`TaskGroup`] — is not spawned
@@ -38,7 +39,7 @@
 //! re-checks its condition after queueing, with the same fences, so no such notification is
 //! lost either.
 //!
-//! [`TaskGroup`]: super::TaskGroup
+//! [`TaskGroup`]: crate::errgroup::TaskGroup
 
 use std::fmt;
 use std::task::{Context, Poll};
