@@ -12,7 +12,7 @@ mod support;
 
 #[cfg(not(loom))]
 mod std_tests {
-    use std::any::Any;
+    use super::support::payload_message as message;
     use std::future::Future;
     use std::panic::{self, AssertUnwindSafe};
     use std::pin::pin;
@@ -26,7 +26,7 @@ mod std_tests {
     use gosync::context::{self, ContextError};
     use gosync::errgroup::{self, Group, PanicError, TaskGroup};
 
-    use super::support::{eventually, poll_noop, within, LIVENESS};
+    use super::support::{self, eventually, poll_noop, within, LIVENESS};
 
     type Err = &'static str;
 
@@ -40,35 +40,15 @@ mod std_tests {
 
     /// Keeps the panics these tests provoke off stderr; any other panic still prints.
     fn quiet_expected_panics() {
-        static HOOK: std::sync::Once = std::sync::Once::new();
-        HOOK.call_once(|| {
-            let default = panic::take_hook();
-            panic::set_hook(Box::new(move |info| {
-                let msg = message(info.payload());
-                if !msg.contains("boom") && !msg.starts_with("errgroup: modify limit") {
-                    default(info);
-                }
-            }));
+        support::quiet_panics(|msg| {
+            msg.contains("boom") || msg.starts_with("errgroup: modify limit")
         });
-    }
-
-    fn message(payload: &(dyn Any + Send)) -> String {
-        if let Some(s) = payload.downcast_ref::<&str>() {
-            s.to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "<non-string panic>".to_string()
-        }
     }
 
     /// Runs `f`, expecting a panic; returns its message.
     fn panic_message<R>(f: impl FnOnce() -> R) -> String {
         quiet_expected_panics();
-        match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(_) => panic!("expected a panic"),
-            Err(p) => message(&*p),
-        }
+        support::expect_panic(f)
     }
 
     fn tokio_rt() -> tokio::runtime::Runtime {

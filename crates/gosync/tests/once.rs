@@ -5,10 +5,12 @@
 //! cancel safety of the initialiser and of waiters, `OnceValue` and `OnceFunc`.
 
 #[cfg(not(loom))]
+mod support;
+
+#[cfg(not(loom))]
 mod std_tests {
-    use std::any::Any;
+    use super::support;
     use std::future::Future;
-    use std::panic::{self, AssertUnwindSafe};
     use std::pin::{pin, Pin};
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Barrier};
@@ -24,35 +26,13 @@ mod std_tests {
 
     /// Keeps the expected panics of these tests off stderr; any other panic still prints.
     fn quiet_expected_panics() {
-        static HOOK: std::sync::Once = std::sync::Once::new();
-        HOOK.call_once(|| {
-            let default = panic::take_hook();
-            panic::set_hook(Box::new(move |info| {
-                let msg = message(info.payload());
-                if !(msg.starts_with("sync: ") || msg == BOOM) {
-                    default(info);
-                }
-            }));
-        });
-    }
-
-    fn message(payload: &(dyn Any + Send)) -> String {
-        if let Some(s) = payload.downcast_ref::<&str>() {
-            s.to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "<non-string panic>".to_string()
-        }
+        support::quiet_panics(|msg| msg.starts_with("sync: ") || msg == BOOM);
     }
 
     /// Runs `f`, expecting a panic; returns its message.
     fn panic_message<R>(f: impl FnOnce() -> R) -> String {
         quiet_expected_panics();
-        match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(_) => panic!("expected a panic"),
-            Err(p) => message(&*p),
-        }
+        support::expect_panic(f)
     }
 
     /// Spins (sleeping briefly) until `cond` holds; fails the test after a generous bound.

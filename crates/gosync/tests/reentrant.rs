@@ -19,9 +19,7 @@ mod support;
 
 #[cfg(not(loom))]
 mod std_tests {
-    use std::any::Any;
     use std::cell::{Cell, RefCell};
-    use std::panic::{self, AssertUnwindSafe};
     use std::pin::pin;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::sync::{Arc, Barrier};
@@ -37,22 +35,9 @@ mod std_tests {
 
     const UNLOCKED: &str = "reentrant: unlock of unlocked mutex";
 
-    fn message(payload: &(dyn Any + Send)) -> String {
-        if let Some(s) = payload.downcast_ref::<&str>() {
-            s.to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "<non-string panic>".to_string()
-        }
-    }
-
     /// Runs `f`, expecting a panic; returns its message.
     fn panic_message(f: impl FnOnce()) -> String {
-        match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(()) => panic!("expected a panic"),
-            Err(p) => message(&*p),
-        }
+        support::expect_panic(f)
     }
 
     /// Returns `Pending` once, waking itself: lets the executor run (or move) the task.

@@ -12,7 +12,7 @@ mod support;
 
 #[cfg(not(loom))]
 mod std_tests {
-    use std::any::Any;
+    use super::support::payload_message as message;
     use std::future::Future;
     use std::panic::{self, AssertUnwindSafe};
     use std::pin::{pin, Pin};
@@ -46,23 +46,10 @@ mod std_tests {
         });
     }
 
-    fn message(payload: &(dyn Any + Send)) -> String {
-        if let Some(s) = payload.downcast_ref::<&str>() {
-            s.to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "<non-string panic>".to_string()
-        }
-    }
-
     /// Runs `f`, expecting a panic; returns its message.
     fn panic_message<R>(f: impl FnOnce() -> R) -> String {
         quiet_expected_panics();
-        match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(_) => panic!("expected a panic"),
-            Err(p) => message(&*p),
-        }
+        support::expect_panic(f)
     }
 
     fn tokio_rt() -> tokio::runtime::Runtime {

@@ -11,9 +11,7 @@ mod support;
 mod std_tests {
     use crate::support;
 
-    use std::any::Any;
     use std::cell::UnsafeCell;
-    use std::panic::{self, AssertUnwindSafe};
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Barrier};
     use std::thread;
@@ -22,22 +20,9 @@ mod std_tests {
 
     const UNLOCK_OF_UNLOCKED: &str = "spin: unlock of unlocked SpinLock";
 
-    fn message(payload: &(dyn Any + Send)) -> String {
-        if let Some(s) = payload.downcast_ref::<&str>() {
-            s.to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "<non-string panic>".to_string()
-        }
-    }
-
     /// Runs `f`, expecting a panic; returns its message.
     fn panic_message(f: impl FnOnce()) -> String {
-        match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(()) => panic!("expected a panic"),
-            Err(p) => message(&*p),
-        }
+        support::expect_panic(f)
     }
 
     /// A counter updated without atomics, plus an "inside" flag that catches two holders at

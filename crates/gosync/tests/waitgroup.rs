@@ -6,8 +6,12 @@
 //! safety.
 
 #[cfg(not(loom))]
+mod support;
+
+#[cfg(not(loom))]
 mod std_tests {
-    use std::any::Any;
+    use super::support;
+    use super::support::payload_message as message;
     use std::future::Future;
     use std::panic::{self, AssertUnwindSafe};
     use std::pin::pin;
@@ -26,35 +30,13 @@ mod std_tests {
 
     /// Keeps the expected misuse panics of these tests off stderr; any other panic still prints.
     fn quiet_misuse_panics() {
-        static HOOK: std::sync::Once = std::sync::Once::new();
-        HOOK.call_once(|| {
-            let default = panic::take_hook();
-            panic::set_hook(Box::new(move |info| {
-                let msg = message(info.payload());
-                if ![NEGATIVE, CONCURRENT_ADD, REUSED].contains(&msg.as_str()) {
-                    default(info);
-                }
-            }));
-        });
-    }
-
-    fn message(payload: &(dyn Any + Send)) -> String {
-        if let Some(s) = payload.downcast_ref::<&str>() {
-            s.to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "<non-string panic>".to_string()
-        }
+        support::quiet_panics(|msg| [NEGATIVE, CONCURRENT_ADD, REUSED].contains(&msg));
     }
 
     /// Runs `f`, expecting a panic; returns its message.
     fn panic_message(f: impl FnOnce()) -> String {
         quiet_misuse_panics();
-        match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(()) => panic!("expected a panic"),
-            Err(p) => message(&*p),
-        }
+        support::expect_panic(f)
     }
 
     /// Spins (yielding) until `cond` holds; fails the test after a generous bound.

@@ -85,3 +85,36 @@ pub fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
 
 /// A generous bound for something that must happen (see [`within`]).
 pub const LIVENESS: Duration = Duration::from_secs(20);
+
+/// The message of a panic payload: the `&str` or `String` that `panic!` made, or a placeholder.
+pub fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic>".to_string()
+    }
+}
+
+/// Installs, once per test binary, a panic hook that keeps the panics a test provokes on
+/// purpose (those whose message `expected` accepts) off stderr; any other panic still prints.
+pub fn quiet_panics(expected: fn(&str) -> bool) {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !expected(&payload_message(info.payload())) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Runs `f`, which must panic; returns the panic's message.
+pub fn expect_panic<R>(f: impl FnOnce() -> R) -> String {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(_) => panic!("expected a panic"),
+        Err(p) => payload_message(&*p),
+    }
+}
