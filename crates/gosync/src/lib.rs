@@ -104,6 +104,7 @@ pub mod filelock;
 pub mod pattern;
 pub mod reentrant;
 pub mod semaphore;
+pub mod sharded;
 pub mod singleflight;
 pub mod spin;
 pub mod sync;

@@ -7,12 +7,14 @@
 mod cond;
 mod mutex;
 mod once;
+mod pool;
 mod rwmutex;
 mod waitgroup;
 
 pub use cond::{Cond, CondGuard, Locker, RLocker, WaitFuture, WaitGuardFuture};
 pub use mutex::{LockFuture, Mutex, MutexGuard, MutexLockFuture, RawMutex, STARVATION_THRESHOLD};
 pub use once::{CallOnceFuture, Once, OnceFunc, OnceValue};
+pub use pool::{Pool, PoolGuard};
 pub use rwmutex::{
     RawRwMutex, ReadLockFuture, RwMutex, RwMutexReadFuture, RwMutexReadGuard, RwMutexWriteFuture,
     RwMutexWriteGuard, WriteLockFuture,
