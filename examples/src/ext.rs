@@ -16,6 +16,7 @@ use gosync::filelock::FileLock;
 use gosync::reentrant::{RawReentrantMutex, TokenMutex};
 use gosync::select;
 use gosync::semaphore::Weighted;
+use gosync::sharded::Map as ShardedMap;
 use gosync::singleflight::Group as FlightGroup;
 use gosync::spin::{RawSpinLock, SpinLock};
 use gosync::time;
@@ -74,6 +75,16 @@ pub const SCENARIOS: &[Scenario] = &[
                 failed try_locks instead of sleeping; 4 threads lose no increment, but the \
                 lock does not share fairly: their counts differ",
         run: spinlock,
+    },
+    Scenario {
+        name: "concurrent-map",
+        title: "Sharded map: orcaman's concurrent-map, 32 RwMutex shards, threads and tasks",
+        go: "github.com/orcaman/concurrent-map: New, Set, Get, Upsert, SetIfAbsent, RemoveCb, \
+             IterBuffered, Count",
+        watch: "word counts from threads and tasks add up exactly; of four threads racing \
+                SetIfAbsent on one key exactly one wins; a buffered iterator is a snapshot: \
+                entries set after it was made are not in it",
+        run: concurrent_map,
     },
     Scenario {
         name: "filelock",
@@ -878,7 +889,107 @@ fn spinlock() {
     });
 }
 
-// ----- 6. File lock ---------------------------------------------------------------------------
+// ----- 6. Sharded map ------------------------------------------------------------------------
+
+const TEXT: &str =
+    "the quick brown fox jumps over the lazy dog the fox is quick and the dog is lazy";
+
+fn concurrent_map() {
+    let rt = runtime();
+    step("word counts: 3 threads and 3 tasks each count the text into one map with upsert");
+    let counts: Arc<ShardedMap<&'static str, u32>> = Arc::new(ShardedMap::new());
+    let count_text = |counts: &ShardedMap<&'static str, u32>| {
+        for word in TEXT.split_whitespace() {
+            counts.upsert(
+                word,
+                1,
+                |exists, old, new| if exists { old.unwrap() + new } else { new },
+            );
+        }
+    };
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let counts = counts.clone();
+            thread::spawn(move || count_text(&counts))
+        })
+        .collect();
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let counts = counts.clone();
+            rt.spawn(async move { count_text(&counts) })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for t in tasks {
+        block_on(&rt, t).unwrap();
+    }
+    let mut words = counts.keys();
+    words.sort_unstable();
+    say(
+        "main",
+        format!(
+            "{} distinct words over {} shards; the = {:?}, fox = {:?}, lazy = {:?} (6 counters x 4, 2, 2)",
+            counts.count(),
+            counts.shard_count(),
+            counts.get("the"),
+            counts.get("fox"),
+            counts.get("lazy"),
+        ),
+    );
+
+    step("SetIfAbsent from 4 threads at once: exactly one wins");
+    let owners: Arc<ShardedMap<&'static str, String>> = Arc::new(ShardedMap::new());
+    let start = Arc::new(Barrier::new(4));
+    let racers: Vec<_> = (0..4)
+        .map(|i| {
+            let (owners, start) = (owners.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                owners.set_if_absent("leader", format!("thread-{i}"))
+            })
+        })
+        .collect();
+    let wins = racers
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .filter(|won| *won)
+        .count();
+    say(
+        "main",
+        format!("{wins} winner: leader = {:?}", owners.get("leader")),
+    );
+
+    step("RemoveCb: remove a key only if the callback agrees, under the shard's lock");
+    let removed_small =
+        counts.remove_cb("fox", |_, v, exists| exists && v.is_some_and(|n| *n < 100));
+    let removed_big = counts.remove_cb("the", |_, v, _| v.is_some_and(|n| *n > 100));
+    say(
+        "main",
+        format!("remove fox if < 100: {removed_small}; remove the if > 100: {removed_big}"),
+    );
+
+    step("IterBuffered: a snapshot, shard by shard; writes after it are not in it");
+    let snapshot = counts.iter();
+    counts.set("gopher", 1);
+    let seen: Vec<_> = snapshot.map(|(k, _)| k).collect();
+    say(
+        "main",
+        format!(
+            "the snapshot has {} entries, gopher in it: {}; the map now has {}",
+            seen.len(),
+            seen.contains(&"gopher"),
+            counts.count()
+        ),
+    );
+    conclude(
+        "a sharded map spreads its keys over many RwMutexes so writers of different shards never \
+         wait for each other; one key's operations are atomic, whole-map views are per shard",
+    );
+}
+
+// ----- 7. File lock ---------------------------------------------------------------------------
 
 fn filelock() {
     use std::io::{BufRead, BufReader};

@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use gosync::context;
-use gosync::sync::{Cond, Mutex, Once, OnceValue, RawMutex, RawRwMutex, RwMutex, WaitGroup};
+use gosync::sync::{Cond, Mutex, Once, OnceValue, Pool, RawMutex, RawRwMutex, RwMutex, WaitGroup};
 
 use crate::out::{
     block_on, catch, conclude, ms, nap, nap_async, quiet_panics, random, runtime, say, step,
@@ -63,6 +63,14 @@ pub const SCENARIOS: &[Scenario] = &[
         watch: "\"exec here\" is never printed; concurrent callers wait for the one running f; \
                 every caller gets the same singleton",
         run: once,
+    },
+    Scenario {
+        name: "pool",
+        title: "Pool: reuse buffers, and the go#23199 lesson about keeping huge ones",
+        go: "sync.Pool Get/Put; the fmt/json fix: `if cap(b) > 64<<10 { return }` before Put",
+        watch: "without a keep predicate, a few huge requests leave 1 MiB buffers in the pool for \
+                ever; with one, the pool keeps only small buffers; a bound caps the count",
+        run: pool,
     },
 ];
 
@@ -988,5 +996,93 @@ fn once() {
     conclude(
         "f runs exactly once, a panicking f counts as done, and everyone else waits for it, \
          threads and tasks in the same queue",
+    );
+}
+
+// ----- 7. Pool --------------------------------------------------------------------------------
+
+/// Serves 400 requests on 4 threads with buffers from `pool`: one request in 50 needs 1 MiB,
+/// the rest 2 KiB. Returns how many buffers the pool then retains, how many of them hold
+/// over 64 KiB, and their total capacity.
+fn serve(pool: &Arc<Pool<Vec<u8>>>) -> (usize, usize, usize) {
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                for i in 0..100 {
+                    let mut buf = pool.get_guard();
+                    let size = if (t * 100 + i) % 50 == 7 {
+                        1 << 20
+                    } else {
+                        2 << 10
+                    };
+                    buf.clear();
+                    buf.resize(size, b'x'); // the request's response is written here
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut kept = Vec::new();
+    while let Some(buf) = pool.try_get() {
+        kept.push(buf);
+    }
+    let bytes = kept.iter().map(Vec::capacity).sum();
+    let huge = kept.iter().filter(|b| b.capacity() > 64 << 10).count();
+    let n = kept.len();
+    for buf in kept {
+        pool.put(buf);
+    }
+    (n, huge, bytes)
+}
+
+fn pool() {
+    step("a pool of response buffers, 400 requests on 4 threads, 1 in 50 needs 1 MiB");
+    let plain = Arc::new(Pool::new(|| Vec::with_capacity(2 << 10)));
+    let (n, huge, bytes) = serve(&plain);
+    say(
+        "no keep",
+        format!(
+            "the pool retains {n} buffer(s), {huge} of them over 64 KiB: {} KiB in all",
+            bytes >> 10
+        ),
+    );
+
+    step("the same with go#23199's fix: keep only buffers up to 64 KiB");
+    let keep = Arc::new(
+        Pool::new(|| Vec::with_capacity(2 << 10)).with_keep(|b: &Vec<u8>| b.capacity() <= 64 << 10),
+    );
+    let (n, huge, bytes) = serve(&keep);
+    say(
+        "keep <= 64K",
+        format!(
+            "the pool retains {n} buffer(s), {huge} of them over 64 KiB: {} KiB in all",
+            bytes >> 10
+        ),
+    );
+
+    step("a bound: with_max_retained(2) keeps at most two, whatever is put back");
+    let bounded = Pool::new(Vec::<u8>::new).with_max_retained(2);
+    for _ in 0..5 {
+        bounded.put(Vec::with_capacity(16));
+    }
+    say("bounded", format!("put 5, len() = {}", bounded.len()));
+    let a = bounded.get();
+    let b = bounded.get();
+    let c = bounded.get(); // the pool is empty: `new` makes this one
+    say(
+        "bounded",
+        format!(
+            "get x3: capacities {}, {}, {} (the last one is new)",
+            a.capacity(),
+            b.capacity(),
+            c.capacity()
+        ),
+    );
+    conclude(
+        "a pool saves allocations, but it keeps what it is given: a keep predicate and a bound \
+         decide what may stay, since no garbage collector empties it here",
     );
 }

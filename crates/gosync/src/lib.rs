@@ -17,6 +17,7 @@
 //! | `sync.Cond`            | [`sync::Cond`]                          |
 //! | `sync.WaitGroup`       | [`sync::WaitGroup`]                     |
 //! | `sync.Once`            | [`sync::Once`]                          |
+//! | `sync.Pool`            | [`sync::Pool`]                          |
 //! | `context.Context`      | [`context::Context`]                    |
 //! | `semaphore.Weighted` (x/sync) | [`semaphore::Weighted`]          |
 //! | `singleflight.Group` (x/sync) | [`singleflight::Group`]          |
@@ -24,6 +25,7 @@
 //! | the course's `RecursiveMutex`, `TokenRecursiveMutex` | [`reentrant::ReentrantMutex`], [`reentrant::TokenMutex`] |
 //! | the course's `SpinLock` | [`spin::SpinLock`], [`spin::RawSpinLock`] |
 //! | juju/fslock's `Lock` (across processes) | [`filelock::FileLock`]   |
+//! | orcaman/concurrent-map | [`sharded::Map`]                        |
 //! | `chan T`, `make(chan T, n)`, `close` | [`chan::Chan`], [`chan::Sender`], [`chan::Receiver`] |
 //! | `select`               | [`select!`], [`select_async!`], [`chan::Select`] (`reflect.Select`) |
 //! | `time.After`, `time.NewTimer`, `time.NewTicker` | [`time::after`], [`time::Timer`], [`time::Ticker`] |
