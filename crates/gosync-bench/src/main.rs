@@ -20,6 +20,7 @@ mod dist;
 mod ext;
 mod go;
 mod measure;
+mod mem;
 mod stats;
 mod sync;
 
@@ -85,6 +86,12 @@ const FAMILIES: &[Family] = &[
         about: ext::ABOUT,
         cases: ext::CASES,
         run: ext::run,
+    },
+    Family {
+        name: "mem",
+        about: mem::ABOUT,
+        cases: mem::CASES,
+        run: mem::run,
     },
 ];
 
